@@ -1,0 +1,8 @@
+#pragma once
+// Shared by the CPU (.cpp) and CUDA (.cu) kernels: the same lines rank and draw on both,
+// so bit-identity between backends holds by construction.
+#if defined(__CUDACC__)
+#define SMOOT_HD __host__ __device__ __forceinline__
+#else
+#define SMOOT_HD inline
+#endif
