@@ -2,3 +2,6 @@
 import torch  # noqa: F401  (_C links against libtorch)
 
 from . import _C  # noqa: F401  (loads the C++ library: schemas and CPU/CUDA kernels)
+from .ops import available_backends, mask, num_units, update_k
+
+__all__ = ["mask", "update_k", "num_units", "available_backends"]

@@ -1,0 +1,26 @@
+"""Autograd and fake (meta) rules shared by every ``mask``-shaped op (C++ and Triton)."""
+from __future__ import annotations
+
+import torch
+
+
+def _setup_context(ctx, inputs, output):
+    ctx.save_for_backward(output[1])
+
+
+def _backward(ctx, grad_out, _grad_mask):
+    # SPEC step 7: identity on kept units, zero on masked ones; nothing to score, k or the fill.
+    (masked,) = ctx.saved_tensors
+    return grad_out.masked_fill(masked.unsqueeze(1), 0), None, None
+
+
+def setup_mask_autograd(op: str) -> None:
+    torch.library.register_autograd(op, _backward, setup_context=_setup_context)
+
+
+def fake_mask(x, score, k, *, abs=True, fill="uniform", value=0.0, seed=0, offset=0):
+    return torch.empty_like(x), x.new_empty((x.shape[0], x.shape[2]), dtype=torch.bool)
+
+
+def fake_update_k(logits, logits_masked, k, *, alpha, mu, n, kmin, kmax):
+    return torch.empty_like(k), logits.new_empty((logits.shape[0],), dtype=torch.float32)

@@ -1,0 +1,47 @@
+"""How much of a saliency map falls inside a known class-bearing region (synthetic data).
+
+Both metrics are computed per image on (B, M) unit scores and a (B, M) boolean region, for the
+whole batch at once; images whose region is empty or covers everything give NaN (undefined)
+and are skipped by the callers' nanmean.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def _check(scores: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    region = region.reshape(region.shape[0], -1).to(device=scores.device, dtype=torch.bool)
+    if region.shape != scores.shape:
+        raise ValueError(f"region: expected shape {tuple(scores.shape)} (one flag per unit of the scores), "
+                         f"got {tuple(region.shape)}")
+    return region
+
+
+def precision_at_region(scores: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """(B,) fraction of the R most salient units that lie in the region, R = region size.
+
+    Ties go to the lower index (stable sort), as in the accuracy-drop ranking."""
+    region = _check(scores, region)
+    order = torch.sort(scores.float(), dim=1, descending=True, stable=True).indices
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(scores.shape[1], device=scores.device).expand_as(order))
+    size = region.sum(dim=1)
+    hits = (region & (rank < size.unsqueeze(1))).sum(dim=1)
+    return torch.where(size > 0, hits / size.clamp(min=1), torch.nan)
+
+
+def auroc(scores: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """(B,) area under the ROC curve of `scores` as a detector of the region's units.
+
+    Mann-Whitney form: (sum of the positives' ranks - P(P+1)/2) / (P N), with tied scores
+    given their average rank, so it equals sklearn's roc_auc_score per image."""
+    region = _check(scores, region)
+    s = scores.double()
+    sorted_s = torch.sort(s, dim=1).values
+    below = torch.searchsorted(sorted_s, s, right=False)   # number strictly smaller
+    upto = torch.searchsorted(sorted_s, s, right=True)     # number smaller or equal
+    avg_rank = (below + upto + 1).double() / 2.0           # 1-based average rank
+    pos = region.sum(dim=1).double()
+    neg = region.shape[1] - pos
+    u = torch.where(region, avg_rank, 0.0).sum(dim=1) - pos * (pos + 1) / 2.0
+    return torch.where((pos > 0) & (neg > 0), u / (pos * neg).clamp(min=1), torch.nan).float()

@@ -1,0 +1,236 @@
+"""Public API of the masking ops: argument checks, layouts, backend choice, op registration.
+
+``mask`` and ``update_k`` take ordinary layouts (NCHW images, (B, T, D) token sequences, flat
+(B, D) features), bring them to the ops' (B, G, M) layout of SPEC.md, and call one backend:
+
+- ``"cpu"``: the C++ kernel (``torch.ops.smoot.mask`` on CPU tensors),
+- ``"cuda"``: the CUDA C++ kernel (``torch.ops.smoot.mask`` on CUDA tensors),
+- ``"triton"``: the Triton kernel (``torch.ops.smoot.mask_triton``),
+- ``"reference"``: the pure-PyTorch oracle (:mod:`smoot_ext.reference`),
+- ``"auto"``: the fastest one available for the tensors' device.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+
+import torch
+
+from . import _autograd, reference
+
+BACKENDS = ("auto", "cpu", "cuda", "triton", "reference")
+UNITS = ("feature", "pixel")
+FILLS = ("uniform", "constant", "mean")
+
+torch.library.register_fake("smoot::mask")(_autograd.fake_mask)
+torch.library.register_fake("smoot::update_k")(_autograd.fake_update_k)
+_autograd.setup_mask_autograd("smoot::mask")
+
+# The Triton backend needs triton itself (absent on some CPU-only installs).
+_HAS_TRITON = (importlib.util.find_spec("triton") is not None
+               and importlib.util.find_spec(".triton", __package__) is not None)
+if _HAS_TRITON:
+    from . import triton as _triton_ops  # noqa: F401  (registers smoot::mask_triton, ...)
+
+
+def _has_kernel(op: str, key: str) -> bool:
+    return torch._C._dispatch_has_kernel_for_dispatch_key(op, key)
+
+
+def available_backends(device: torch.device | str) -> list[str]:
+    """Backends that can run on ``device``, fastest first (``auto`` takes the first)."""
+    device = torch.device(device)
+    found = []
+    if device.type == "cpu" and _has_kernel("smoot::mask", "CPU"):
+        found.append("cpu")
+    if device.type == "cuda" and _has_kernel("smoot::mask", "CUDA"):
+        found.append("cuda")
+    if _HAS_TRITON and (device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"):
+        found.append("triton")
+    found.append("reference")
+    return found
+
+
+def _resolve_backend(backend: str, device: torch.device) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    found = available_backends(device)
+    if backend == "auto":
+        return found[0]
+    if backend not in found:
+        raise ValueError(
+            f"backend: {backend!r} is not available for tensors on {device} "
+            f"(available: {found})")
+    return backend
+
+
+def num_units(x: torch.Tensor, unit: str = "feature") -> int:
+    """M, the number of maskable units per sample of ``x`` under ``unit``."""
+    if unit not in UNITS:
+        raise ValueError(f"unit: expected one of {UNITS}, got {unit!r}")
+    if x.dim() < 2:
+        raise ValueError(f"x: expected a batch of shape (B, ...) with at least 2 dims, got {tuple(x.shape)}")
+    if unit == "feature":
+        return math.prod(x.shape[1:])
+    if x.dim() == 4:
+        return x.shape[2] * x.shape[3]
+    if x.dim() == 3:
+        return x.shape[1]
+    raise ValueError(
+        f"x: unit='pixel' needs NCHW (4-D) or (B, T, D) (3-D) input, got shape {tuple(x.shape)}")
+
+
+def _to_units(x: torch.Tensor, score: torch.Tensor, unit: str):
+    """(x3 (B,G,M), score3 (B,S,M), mask_shape, back): ``back`` maps an out (B,G,M) to x's layout."""
+    M = num_units(x, unit)
+    B = x.shape[0]
+    if unit == "feature":
+        if score.shape != x.shape:
+            raise ValueError(f"score: expected x's shape {tuple(x.shape)} for unit='feature', "
+                             f"got {tuple(score.shape)}")
+        return (x.reshape(B, 1, M), score.reshape(B, 1, M), x.shape,
+                lambda out: out.reshape(x.shape))
+    if x.dim() == 4:  # NCHW: G = C channels per pixel
+        B, C, H, W = x.shape
+        if score.dim() != 4 or score.shape[0] != B or score.shape[2:] != x.shape[2:] \
+                or score.shape[1] not in (1, C):
+            raise ValueError(f"score: expected shape ({B}, {C} or 1, {H}, {W}) for unit='pixel', "
+                             f"got {tuple(score.shape)}")
+        return (x.reshape(B, C, M), score.reshape(B, score.shape[1], M), (B, H, W),
+                lambda out: out.reshape(x.shape))
+    B, T, D = x.shape  # (B, T, D): a token is a unit, G = D
+    if score.dim() != 3 or score.shape[:2] != x.shape[:2] or score.shape[2] not in (1, D):
+        raise ValueError(f"score: expected shape ({B}, {T}, {D} or 1) for unit='pixel', "
+                         f"got {tuple(score.shape)}")
+    return (x.transpose(1, 2), score.transpose(1, 2), (B, T),
+            lambda out: out.transpose(1, 2))
+
+
+def _check_k(k, B: int, M: int, device: torch.device) -> torch.Tensor:
+    if isinstance(k, bool) or not isinstance(k, (int, torch.Tensor)):
+        raise TypeError(f"k: expected an int or a ({B},) integer tensor, got {type(k).__name__}")
+    if isinstance(k, int):
+        if not 0 <= k <= M:
+            raise ValueError(f"k: expected 0 <= k <= M = {M}, got {k}")
+        return torch.full((B,), k, dtype=torch.int64, device=device)
+    if k.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"k: expected dtype int32 or int64, got {k.dtype}")
+    if k.shape != (B,):
+        raise ValueError(f"k: expected shape ({B},), got {tuple(k.shape)}")
+    if k.device != device:
+        raise ValueError(f"k: expected a tensor on x's device {device}, got one on {k.device}")
+    if k.device.type == "cuda":  # checked on the device: no host sync in the training step
+        torch._assert_async(((k >= 0) & (k <= M)).all(), f"k: expected 0 <= k[b] <= M = {M}")
+    elif B and (int(k.min()) < 0 or int(k.max()) > M):
+        raise ValueError(f"k: expected 0 <= k[b] <= M = {M}, got values in "
+                         f"[{int(k.min())}, {int(k.max())}]")
+    return k
+
+
+def _draw_seed_offset(generator: torch.Generator | None, numel: int) -> tuple[int, int]:
+    """Seed and offset for one call, advancing ``generator`` (default: torch's CPU generator)."""
+    gen = generator if generator is not None else torch.default_generator
+    if gen.device.type == "cpu":
+        seed = int(torch.randint(-2**63, 2**63 - 1, (), dtype=torch.int64, generator=gen))
+        return seed, 0
+    # A CUDA generator is already a Philox stream: reserve this call's counters in it.
+    offset = gen.get_offset()
+    gen.set_offset(offset + -(-numel // 4) * 4)
+    return gen.initial_seed() & (2**63 - 1), offset
+
+
+def mask(x: torch.Tensor, score: torch.Tensor, k, *, unit: str = "feature", abs: bool = True,
+         fill: str = "uniform", value: float = 0.0, generator: torch.Generator | None = None,
+         seed: int | None = None, offset: int | None = None, backend: str = "auto"):
+    """Mask the k least salient units of each sample of ``x``, ranked by ``score``.
+
+    Args:
+        x: a batch, NCHW, (B, T, D) or flat (B, D); floating point.
+        score: the saliency of each element of x (typically the input gradient), of x's shape;
+            for ``unit="pixel"`` its channel dimension may also be 1.
+        k: how many units to mask per sample: an int or a (B,) int32/int64 tensor.
+        unit: ``"feature"`` masks single elements; ``"pixel"`` masks all channels of a
+            position together (NCHW: a pixel, (B, T, D): a token).
+        abs: rank by |score| (True, the paper) or by the signed score.
+        fill: ``"uniform"`` (random values in the kept range, the paper), ``"constant"``
+            (``value``) or ``"mean"`` (the mean of the kept values).
+        generator, seed, offset: the random stream: ``seed`` and ``offset`` if given, else drawn
+            from ``generator`` (default: torch's default generator), which is advanced.
+            Under ``torch.compile(fullgraph=True)``, pass ``seed`` (drawing one is a graph break).
+        backend: one of ``"auto"``, ``"cpu"``, ``"cuda"``, ``"triton"``, ``"reference"``.
+
+    Returns:
+        ``(out, mask)``: out has x's shape and dtype; mask is bool, True = masked, of x's shape
+        for ``unit="feature"``, (B, H, W) or (B, T) for ``unit="pixel"``.
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x: expected a floating-point tensor, got "
+                        f"{x.dtype if isinstance(x, torch.Tensor) else type(x).__name__}")
+    if not isinstance(score, torch.Tensor) or not score.is_floating_point():
+        raise TypeError(f"score: expected a floating-point tensor, got "
+                        f"{score.dtype if isinstance(score, torch.Tensor) else type(score).__name__}")
+    if score.device != x.device:
+        raise ValueError(f"score: expected a tensor on x's device {x.device}, got one on {score.device}")
+    if fill not in FILLS:
+        raise ValueError(f"fill: expected one of {FILLS}, got {fill!r}")
+    x3, s3, mask_shape, back = _to_units(x, score, unit)
+    B, G, M = x3.shape
+    k = _check_k(k, B, M, x.device)
+    if seed is None:
+        if offset is not None:
+            raise ValueError("offset: given without seed; pass both or neither")
+        seed, offset = _draw_seed_offset(generator, B * G * M)
+    offset = 0 if offset is None else offset
+    if offset < 0:
+        raise ValueError(f"offset: expected >= 0, got {offset}")
+    kwargs = dict(abs=abs, fill=fill, value=float(value), seed=int(seed), offset=int(offset))
+    chosen = _resolve_backend(backend, x.device)
+    x3, s3 = x3.contiguous(), s3.contiguous()
+    if chosen == "reference":
+        out, masked = reference.mask(x3, s3, k, **kwargs)
+    elif chosen == "triton":
+        out, masked = torch.ops.smoot.mask_triton(x3, s3, k, **kwargs)
+    else:
+        out, masked = torch.ops.smoot.mask(x3, s3, k, **kwargs)
+    return back(out), masked.reshape(mask_shape)
+
+
+def update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor, *,
+             alpha: float = 0.95, mu: float = 10.0, n: int = 5, kmin: int, kmax: int,
+             backend: str = "auto"):
+    """SMOOT's per-sample k update (Algorithm 2, lines 3-6); returns ``(k_new, delta)``.
+
+    ``delta = alpha * (q[c1] - p[c1]) + (1 - alpha) * mean_{i=2..n}(q[ci] - p[ci])`` with p, q
+    the softmax of ``logits`` and ``logits_masked`` and c1, c2, ... the classes ranked by p;
+    ``k_new = clamp(k + floor(mu * delta), kmin, kmax)``.
+    """
+    for name, t in (("logits", logits), ("logits_masked", logits_masked)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.dim() != 2:
+            raise ValueError(f"{name}: expected a floating-point (B, C) tensor, got "
+                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}"
+                             f"{' ' + str(t.dtype) if isinstance(t, torch.Tensor) else ''}")
+    if logits_masked.shape != logits.shape:
+        raise ValueError(f"logits_masked: expected logits' shape {tuple(logits.shape)}, "
+                         f"got {tuple(logits_masked.shape)}")
+    if logits_masked.device != logits.device:
+        raise ValueError(f"logits_masked: expected a tensor on {logits.device}, got {logits_masked.device}")
+    B = logits.shape[0]
+    if not isinstance(k, torch.Tensor) or k.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"k: expected a ({B},) int32 or int64 tensor, got "
+                        f"{k.dtype if isinstance(k, torch.Tensor) else type(k).__name__}")
+    if k.shape != (B,):
+        raise ValueError(f"k: expected shape ({B},), got {tuple(k.shape)}")
+    if k.device != logits.device:
+        raise ValueError(f"k: expected a tensor on logits' device {logits.device}, got {k.device}")
+    if n < 1:
+        raise ValueError(f"n: expected >= 1, got {n}")
+    if kmin > kmax:
+        raise ValueError(f"kmin: expected kmin <= kmax, got kmin={kmin} > kmax={kmax}")
+    kwargs = dict(alpha=float(alpha), mu=float(mu), n=int(n), kmin=int(kmin), kmax=int(kmax))
+    chosen = _resolve_backend(backend, logits.device)
+    if chosen == "reference":
+        return reference.update_k(logits, logits_masked, k, **kwargs)
+    if chosen == "triton":
+        return torch.ops.smoot.update_k_triton(logits.contiguous(), logits_masked.contiguous(), k, **kwargs)
+    return torch.ops.smoot.update_k(logits.contiguous(), logits_masked.contiguous(), k, **kwargs)
