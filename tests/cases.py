@@ -1,0 +1,112 @@
+"""Inputs and comparisons shared by every kernel test (CPU, CUDA, Triton): each backend is
+checked against smoot_ext.reference on the same random, adversarial and real inputs."""
+from __future__ import annotations
+
+import torch
+
+from smoot_ext import reference
+
+FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+_INT_VIEW = {torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32,
+             torch.float64: torch.int64}
+
+
+def random_case(B: int, G: int, S: int, M: int, *, dtype=torch.float32, score_dtype=None,
+                k: str | int = "random", seed: int = 0, abs: bool = True) -> dict:
+    """x (B,G,M), score (B,S,M) and k (B,) on the CPU; k="random" draws k[b] in [0, M]."""
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.randn(B, G, M, generator=g) * 3 + 1).to(dtype)
+    score = torch.randn(B, S, M, generator=g).to(score_dtype or dtype)
+    if k == "random":
+        kk = torch.randint(0, M + 1, (B,), generator=g)
+    else:
+        kk = torch.full((B,), int(k), dtype=torch.int64)
+    return dict(x=x, score=score, k=kk, abs=abs)
+
+
+def adversarial_cases(dtype=torch.float32) -> dict[str, dict]:
+    """Named inputs that break careless selection or fill code (ties, NaN, +-0, +-inf, k edges)."""
+    B, G, S, M = 6, 2, 3, 257
+    base = random_case(B, G, S, M, dtype=dtype, seed=7)
+    x, k = base["x"], base["k"]
+    varying = torch.tensor([0, M, 1, M - 1, M // 2, 3])
+    cases = {}
+    cases["all_equal"] = dict(x=x, score=torch.ones(B, S, M, dtype=dtype), k=varying)
+    cases["all_zero"] = dict(x=x, score=torch.zeros(B, S, M, dtype=dtype), k=varying)
+    zeros = base["score"].clone()
+    zeros[:, :, ::2] = 0.0
+    zeros[:, :, 1::4] = -0.0
+    cases["many_zeros_signed_zero"] = dict(x=x, score=zeros, k=k, abs=False)
+    special = base["score"].clone()
+    special[:, 0, ::5] = float("nan")
+    special[:, 1, 1::7] = float("inf")
+    special[:, 2, 2::11] = float("-inf")
+    cases["nan_inf_abs"] = dict(x=x, score=special, k=varying)
+    cases["nan_inf_signed"] = dict(x=x, score=special, k=varying, abs=False)
+    cases["k_zero"] = dict(x=x, score=base["score"], k=torch.zeros(B, dtype=torch.int64))
+    cases["k_all"] = dict(x=x, score=base["score"], k=torch.full((B,), M, dtype=torch.int32))
+    few_levels = torch.randint(0, 3, (B, S, M), generator=torch.Generator().manual_seed(3)).to(dtype)
+    cases["three_levels_ties"] = dict(x=x, score=few_levels, k=varying)
+    cases["constant_x"] = dict(x=torch.full_like(x, 2.5), score=base["score"], k=k)
+    nan_x = x.clone()
+    nan_x[1, 0, 5] = float("nan")
+    cases["nan_in_x"] = dict(x=nan_x, score=base["score"], k=torch.full((B,), 3))
+    cases["single_unit"] = dict(**random_case(5, 3, 1, 1, dtype=dtype, seed=2))
+    cases["empty_batch"] = dict(**random_case(0, 2, 2, 9, dtype=dtype))
+    cases["zero_units"] = dict(x=torch.empty(3, 2, 0, dtype=dtype), score=torch.empty(3, 1, 0, dtype=dtype),
+                               k=torch.zeros(3, dtype=torch.int64))
+    return cases
+
+
+def digits_case(dtype=torch.float32) -> dict:
+    """Real 8x8 digit images scored by the input gradient of a fixed random linear classifier."""
+    from sklearn.datasets import load_digits
+
+    images, labels = load_digits(return_X_y=True)
+    x = torch.tensor(images[:64], dtype=torch.float32).view(64, 1, 64) / 16
+    w = torch.randn(10, 64, generator=torch.Generator().manual_seed(0))
+    score = w[torch.tensor(labels[:64])].view(64, 1, 64)  # d logit_y / d x for a linear model
+    k = torch.full((64,), 32, dtype=torch.int64)
+    return dict(x=x.to(dtype), score=score.to(dtype), k=k)
+
+
+def _ordered(t: torch.Tensor) -> torch.Tensor:
+    """Floats as integers whose difference counts ulps (sign-magnitude -> two's complement)."""
+    bits = t.view(_INT_VIEW[t.dtype]).to(torch.int64)
+    top = {torch.int16: 0x7FFF, torch.int32: 0x7FFFFFFF, torch.int64: 0x7FFFFFFFFFFFFFFF}
+    return torch.where(bits < 0, -(bits & top[_INT_VIEW[t.dtype]]), bits)
+
+
+def ulp_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Elementwise distance in ulps of a's dtype (float64 fills are float32 values: ulps of fp32)."""
+    if a.dtype == torch.float64:
+        a, b = a.float(), b.float()
+    d = (_ordered(a) - _ordered(b)).abs()
+    both_nan = torch.isnan(a) & torch.isnan(b)
+    return torch.where(both_nan, torch.zeros_like(d), d)
+
+
+def assert_matches_reference(out, masked, x, score, k, *, abs=True, fill="uniform", value=0.0,
+                             seed=0, offset=0):
+    """A backend's (out, mask) for (x, score, k) equals the reference's, as SPEC.md demands:
+    mask and kept values bit for bit, uniform/constant fills within 1 ulp, mean within 1e-5."""
+    x, score, k = x.cpu(), score.cpu(), k.cpu()
+    out, masked = out.cpu(), masked.cpu()
+    ref_out, ref_mask = reference.mask(x, score, k, abs=abs, fill=fill, value=value, seed=seed,
+                                       offset=offset)
+    assert masked.dtype == torch.bool and masked.shape == ref_mask.shape
+    assert out.dtype == x.dtype and out.shape == x.shape
+    bad = (masked != ref_mask).nonzero()
+    assert bad.numel() == 0, f"mask differs from the reference at (b, m) = {bad[:5].tolist()}"
+    kept = ~ref_mask.unsqueeze(1).expand_as(x)
+    assert torch.equal(out[kept].view(_INT_VIEW[x.dtype]), x[kept].view(_INT_VIEW[x.dtype])), \
+        "kept values are not copied bit for bit"
+    filled, ref_filled = out[~kept], ref_out[~kept]
+    if fill == "mean":
+        torch.testing.assert_close(filled.float(), ref_filled.float(), equal_nan=True,
+                                   rtol=max(1e-5, torch.finfo(x.dtype).eps), atol=1e-6)
+    else:
+        dist = ulp_distance(filled, ref_filled)
+        assert dist.numel() == 0 or int(dist.max()) <= 1, (
+            f"fill differs from the reference by up to {int(dist.max())} ulp "
+            f"(first at {(dist > 1).nonzero()[:3].tolist()})")
