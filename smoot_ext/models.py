@@ -1,0 +1,162 @@
+"""Models for saliency-guided training.
+
+Public API (stable):
+
+    build_model(name, in_channels, num_classes, image_size, *, pretrained="auto") -> nn.Module
+
+``name`` is one of ``MODELS``:
+
+- ``"cnn"``: the paper's two-layer CNN (SGT / SMOOT, Section 4.1): conv 3x3 32, ReLU, conv 3x3 64,
+  ReLU, max-pool 2, dropout 0.25, fc 128, ReLU, dropout 0.5, fc num_classes. Unpadded convolutions
+  as in the Keras MNIST example SGT builds on, so it accepts any image of side >= 6 (digits' 8x8
+  included).
+- ``"deit_tiny"``: DeiT-tiny (L=12, d=192, h=3; timm ``deit_tiny_patch16_224``). Inputs of any
+  size are resized to 224x224 inside the model, so masking still acts on the native pixels (the
+  paper's k = 512 for CIFAR is half of 32x32). ``pretrained="auto"`` loads ImageNet weights when
+  they are available locally (the Hugging Face cache, or the file named by the environment
+  variable ``SMOOT_DEIT_WEIGHTS``), and otherwise builds it from scratch and says so on stderr;
+  ``True`` requires them, ``False`` never loads them.
+- ``"resnet"``: a small CIFAR-style ResNet-8 (3 stages of one basic block, 16/32/64 channels,
+  global average pooling); any image side >= 1.
+
+Every model maps ``(B, in_channels, image_size, image_size)`` float to ``(B, num_classes)`` logits.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODELS = ("cnn", "deit_tiny", "resnet")
+DEIT_NAME = "deit_tiny_patch16_224"
+DEIT_SIZE = 224
+
+
+class PaperCNN(nn.Module):
+    """The two-layer CNN of SGT/SMOOT for MNIST-like data (see the module docstring)."""
+
+    def __init__(self, in_channels: int, num_classes: int, image_size: int):
+        super().__init__()
+        if image_size < 6:
+            raise ValueError(f"model 'cnn' needs image_size >= 6 (two unpadded 3x3 convolutions "
+                             f"and a 2x2 pool), got {image_size}")
+        self.conv1 = nn.Conv2d(in_channels, 32, 3)
+        self.conv2 = nn.Conv2d(32, 64, 3)
+        self.drop1 = nn.Dropout(0.25)
+        side = (image_size - 4) // 2
+        self.fc1 = nn.Linear(64 * side * side, 128)
+        self.drop2 = nn.Dropout(0.5)
+        self.fc2 = nn.Linear(128, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(self.drop1(x), 1)
+        x = self.drop2(F.relu(self.fc1(x)))
+        return self.fc2(x)
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.short = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.short(x))
+
+
+class SmallResNet(nn.Module):
+    """ResNet-8 for small images: stem, three single-block stages, global average pool."""
+
+    def __init__(self, in_channels: int, num_classes: int, widths=(16, 32, 64)):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(widths[0]), nn.ReLU())
+        blocks, cin = [], widths[0]
+        for i, w in enumerate(widths):
+            blocks.append(_BasicBlock(cin, w, 1 if i == 0 else 2))
+            cin = w
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        x = self.blocks(self.stem(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class Resized(nn.Module):
+    """Resizes the input (bilinear) before ``inner``, so masking acts on the native pixels."""
+
+    def __init__(self, inner: nn.Module, size: int):
+        super().__init__()
+        self.inner = inner
+        self.size = size
+
+    def forward(self, x):
+        if x.shape[-1] != self.size or x.shape[-2] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return self.inner(x)
+
+
+def _local_deit_weights():
+    """Path of locally available DeiT-tiny weights, or None (never touches the network)."""
+    weights = os.environ.get("SMOOT_DEIT_WEIGHTS")
+    if weights:
+        if not os.path.isfile(weights):
+            raise FileNotFoundError(f"SMOOT_DEIT_WEIGHTS={weights!r} is not a file")
+        return weights
+    from huggingface_hub import try_to_load_from_cache
+    from timm.models import get_pretrained_cfg
+
+    hub_id = get_pretrained_cfg(DEIT_NAME).hf_hub_id
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        path = try_to_load_from_cache(hub_id, filename)
+        if isinstance(path, str):
+            return path
+    return None
+
+
+def _deit(in_channels: int, num_classes: int, pretrained) -> nn.Module:
+    import timm
+
+    kwargs = dict(num_classes=num_classes, in_chans=in_channels)
+    weights = None if pretrained is False else _local_deit_weights()
+    if weights is not None:
+        return timm.create_model(DEIT_NAME, pretrained=True,
+                                 pretrained_cfg_overlay=dict(file=weights), **kwargs)
+    if pretrained is True:
+        raise RuntimeError(f"pretrained {DEIT_NAME} weights are not available locally: set "
+                           f"SMOOT_DEIT_WEIGHTS to the .pth/.safetensors file or fill the Hugging "
+                           f"Face cache")
+    if pretrained == "auto":
+        print(f"[smoot_ext] no local pretrained weights for {DEIT_NAME} (set SMOOT_DEIT_WEIGHTS "
+              f"or fill the Hugging Face cache); training DeiT-tiny from scratch", file=sys.stderr)
+    return timm.create_model(DEIT_NAME, pretrained=False, **kwargs)
+
+
+def build_model(name: str, in_channels: int, num_classes: int, image_size: int, *,
+                pretrained="auto") -> nn.Module:
+    """Builds model ``name`` (one of ``MODELS``) for square images; see the module docstring."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+    for arg, val in (("in_channels", in_channels), ("num_classes", num_classes),
+                     ("image_size", image_size)):
+        if not isinstance(val, int) or val < 1:
+            raise ValueError(f"{arg} must be a positive int, got {val!r}")
+    if pretrained not in ("auto", True, False):
+        raise ValueError(f"pretrained must be 'auto', True or False, got {pretrained!r}")
+    if name == "cnn":
+        return PaperCNN(in_channels, num_classes, image_size)
+    if name == "resnet":
+        return SmallResNet(in_channels, num_classes)
+    return Resized(_deit(in_channels, num_classes, pretrained), DEIT_SIZE)

@@ -1,0 +1,1 @@
+"""Saliency-guided training (baseline, SGT, SMOOT): the step object, the loop, checkpoints."""

@@ -1,0 +1,84 @@
+"""Checkpoints: atomic save, load, and rebuilding a trained model for evaluation.
+
+Public API (stable):
+
+    save_checkpoint(path, state)            atomic: written to a temporary file, fsynced, renamed
+    load_checkpoint(path, map_location="cpu") -> dict
+    load_model(path, map_location="cpu") -> (model, meta)
+
+A checkpoint written by the trainer (``smoot_ext.training.loop``) is a dict with
+``format`` (``FORMAT``), ``meta``, ``model`` (state_dict of the bare model: no DDP ``module.`` or
+``torch.compile`` ``_orig_mod.`` prefixes), ``optimizer``, ``trainer`` (the
+``SaliencyGuidedTraining`` state: the k vector and the mask generator), ``rng`` (one entry per
+rank), ``epoch`` (epochs completed) and ``history`` (one metrics dict per epoch).
+
+``meta`` is a plain dict: ``dataset``, ``model``, ``method`` ("baseline" | "sgt" | "smoot"),
+``in_channels``, ``num_classes``, ``image_size``, ``num_units`` (M, maskable units per image),
+``epoch``, ``k_stats`` ({"min", "median", "max", "mean"} of the k vector after the last epoch;
+zeros for the baseline), ``k`` (the k vector, int64 CPU tensor, or None for the baseline),
+``metrics`` (the last epoch's metrics) and ``config`` (every option of the run, as a dict).
+
+``load_model`` rebuilds the model with ``smoot_ext.models.build_model`` from ``meta`` (never
+downloading weights: the trained ones are loaded over it), loads the weights and returns it in
+eval mode.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import torch
+
+FORMAT = "smoot_ext.checkpoint/1"
+
+
+def save_checkpoint(path: str, state: dict) -> None:
+    """Writes ``state`` to ``path`` so that ``path`` is always either the old or the new file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: str, map_location="cpu") -> dict:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    # Not weights_only: RNG states and the run config are plain Python objects we wrote ourselves.
+    state = torch.load(path, map_location=map_location, weights_only=False)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path!r} is not a smoot_ext checkpoint (format {FORMAT!r}, found {found!r})")
+    return state
+
+
+def bare_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The module under DDP and torch.compile wrappers (whose state_dict has no prefixes)."""
+    while True:
+        if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def load_model(path: str, map_location="cpu"):
+    """Returns ``(model, meta)``: the trained model (eval mode) and the run's meta dict."""
+    from ..models import build_model
+
+    state = load_checkpoint(path, map_location)
+    meta = state["meta"]
+    model = build_model(meta["model"], meta["in_channels"], meta["num_classes"], meta["image_size"],
+                        pretrained=False)
+    model.load_state_dict(state["model"])
+    model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu")
+    return model.eval(), meta
