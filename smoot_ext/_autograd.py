@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 
-def _setup_context(ctx, inputs, output):
+def _setup_context(ctx, inputs, keyword_only_inputs, output):
     ctx.save_for_backward(output[1])
 
 

@@ -34,28 +34,31 @@ if _HAS_TRITON:
     from . import triton as _triton_ops  # noqa: F401  (registers smoot::mask_triton, ...)
 
 
+@torch.compiler.assume_constant_result  # registrations are fixed once imported: no graph break
 def _has_kernel(op: str, key: str) -> bool:
     return torch._C._dispatch_has_kernel_for_dispatch_key(op, key)
 
 
-def available_backends(device: torch.device | str) -> list[str]:
-    """Backends that can run on ``device``, fastest first (``auto`` takes the first)."""
+def available_backends(device: torch.device | str, op: str = "mask") -> list[str]:
+    """Backends that can run ``op`` ("mask" or "update_k") on ``device``, fastest first
+    (``backend="auto"`` takes the first)."""
     device = torch.device(device)
     found = []
-    if device.type == "cpu" and _has_kernel("smoot::mask", "CPU"):
+    if device.type == "cpu" and _has_kernel(f"smoot::{op}", "CPU"):
         found.append("cpu")
-    if device.type == "cuda" and _has_kernel("smoot::mask", "CUDA"):
+    if device.type == "cuda" and _has_kernel(f"smoot::{op}", "CUDA"):
         found.append("cuda")
-    if _HAS_TRITON and (device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"):
+    if _HAS_TRITON and hasattr(torch.ops.smoot, f"{op}_triton") and (
+            device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"):
         found.append("triton")
     found.append("reference")
     return found
 
 
-def _resolve_backend(backend: str, device: torch.device) -> str:
+def _resolve_backend(backend: str, device: torch.device, op: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-    found = available_backends(device)
+    found = available_backends(device, op)
     if backend == "auto":
         return found[0]
     if backend not in found:
@@ -120,7 +123,8 @@ def _check_k(k, B: int, M: int, device: torch.device) -> torch.Tensor:
         raise ValueError(f"k: expected shape ({B},), got {tuple(k.shape)}")
     if k.device != device:
         raise ValueError(f"k: expected a tensor on x's device {device}, got one on {k.device}")
-    if k.device.type == "cuda":  # checked on the device: no host sync in the training step
+    if k.device.type == "cuda" or torch.compiler.is_compiling():
+        # Checked on the device: no host sync in the training step, no graph break.
         torch._assert_async(((k >= 0) & (k <= M)).all(), f"k: expected 0 <= k[b] <= M = {M}")
     elif B and (int(k.min()) < 0 or int(k.max()) > M):
         raise ValueError(f"k: expected 0 <= k[b] <= M = {M}, got values in "
@@ -185,7 +189,7 @@ def mask(x: torch.Tensor, score: torch.Tensor, k, *, unit: str = "feature", abs:
     if offset < 0:
         raise ValueError(f"offset: expected >= 0, got {offset}")
     kwargs = dict(abs=abs, fill=fill, value=float(value), seed=int(seed), offset=int(offset))
-    chosen = _resolve_backend(backend, x.device)
+    chosen = _resolve_backend(backend, x.device, "mask")
     x3, s3 = x3.contiguous(), s3.contiguous()
     if chosen == "reference":
         out, masked = reference.mask(x3, s3, k, **kwargs)
@@ -228,7 +232,7 @@ def update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor,
     if kmin > kmax:
         raise ValueError(f"kmin: expected kmin <= kmax, got kmin={kmin} > kmax={kmax}")
     kwargs = dict(alpha=float(alpha), mu=float(mu), n=int(n), kmin=int(kmin), kmax=int(kmax))
-    chosen = _resolve_backend(backend, logits.device)
+    chosen = _resolve_backend(backend, logits.device, "update_k")
     if chosen == "reference":
         return reference.update_k(logits, logits_masked, k, **kwargs)
     if chosen == "triton":
