@@ -1,0 +1,241 @@
+"""Saliency evaluation: attributions, accuracy-drop curves and AUC, localisation, plots, errors."""
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+from smoot_ext.evaluation import (METHODS, RANDOM, AttributionConfig, EvalConfig, attribute, auc,
+                                  auroc, check_methods, check_percentages, correct_after_removal,
+                                  evaluate, plot_curves, plot_saliency_grid, precision_at_region,
+                                  unit_scores, write_report)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FAST = AttributionConfig(ig_steps=8, nt_samples=3, shap_samples=3)
+
+
+class Linear(nn.Module):
+    """logits = W x + b on flattened images: every attribution has a closed form."""
+
+    def __init__(self, shape, classes=3, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.w = nn.Parameter(torch.randn(classes, int(np.prod(shape)), generator=g))
+        self.b = nn.Parameter(torch.zeros(classes))
+
+    def forward(self, x):
+        return x.flatten(1) @ self.w.T + self.b
+
+
+class IgnoresInput(nn.Module):
+    """Constant logits; x * 0 keeps x in the graph so the gradients exist (and are zero)."""
+
+    def __init__(self, classes=3):
+        super().__init__()
+        self.b = nn.Parameter(torch.arange(classes, dtype=torch.float32))
+
+    def forward(self, x):
+        return (x.flatten(1) * 0).sum(1, keepdim=True) + self.b
+
+
+# --- AUC -----------------------------------------------------------------------------------
+
+def test_auc_of_known_curves():
+    assert auc([0, 50, 100], [100, 50, 0]) == pytest.approx(50.0)
+    assert auc(list(range(0, 100, 10)), [100.0] * 10) == pytest.approx(90.0)
+    # a kink: trapezoids 0.1*(90+70)/2 + 0.3*(70+10)/2
+    assert auc([0, 10, 40], [90, 70, 10]) == pytest.approx(8.0 + 12.0)
+
+
+def test_auc_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="accuracy_pct"):
+        auc([0, 10, 20], [1.0, 2.0])
+
+
+# --- attributions -----------------------------------------------------------------------------
+
+def test_attributions_match_closed_forms_on_a_linear_model():
+    model = Linear((1, 4, 4)).eval()
+    x = torch.rand(5, 1, 4, 4)
+    y = torch.tensor([0, 1, 2, 1, 0])
+    w = model.w.detach()[y].view(5, 1, 4, 4)
+    kw = dict(baseline=0.25, data_range=1.0, config=FAST)
+    torch.testing.assert_close(attribute(model, x, y, "saliency", **kw), w)
+    torch.testing.assert_close(attribute(model, x, y, "input_x_gradient", **kw), x * w)
+    torch.testing.assert_close(attribute(model, x, y, "integrated_gradients", **kw), (x - 0.25) * w)
+    torch.testing.assert_close(attribute(model, x, y, "deeplift", **kw), (x - 0.25) * w)
+    # SmoothGrad of a linear model: the gradient at every noisy copy is w.
+    torch.testing.assert_close(attribute(model, x, y, "smoothgrad", **kw), w)
+    gs = attribute(model, x, y, "gradient_shap", **kw)
+    assert gs.shape == x.shape and torch.isfinite(gs).all()
+
+
+def test_attribution_is_repeatable_with_a_seed():
+    model = Linear((1, 4, 4)).eval()
+    x, y = torch.rand(3, 1, 4, 4), torch.tensor([0, 1, 2])
+    a = attribute(model, x, y, "gradient_shap", baseline=0.0, data_range=1.0, config=FAST, seed=3)
+    b = attribute(model, x, y, "gradient_shap", baseline=0.0, data_range=1.0, config=FAST, seed=3)
+    torch.testing.assert_close(a, b)
+
+
+def test_unit_scores_sum_abs_over_channels():
+    a = torch.tensor([[[[1.0, -2.0]], [[-3.0, 0.5]]]])   # (1, 2, 1, 2)
+    torch.testing.assert_close(unit_scores(a, unit="pixel"), torch.tensor([[4.0, 2.5]]))
+    torch.testing.assert_close(unit_scores(a, unit="pixel", abs=False), torch.tensor([[-2.0, -1.5]]))
+    torch.testing.assert_close(unit_scores(a, unit="feature"), torch.tensor([[1.0, 2.0, 3.0, 0.5]]))
+
+
+# --- accuracy drop ----------------------------------------------------------------------------
+
+def test_removal_takes_the_most_salient_units_first():
+    """A model that reads a single pixel: removing 1 unit by a saliency that ranks that pixel
+    first kills it; ranking it last keeps it."""
+    class ReadsPixel(nn.Module):
+        def forward(self, x):  # class 1 iff pixel (0, 0) is bright
+            v = x[:, 0, 0, 0]
+            return torch.stack([0.5 - v, v - 0.5], dim=1)
+
+    x = torch.zeros(4, 1, 3, 3)
+    x[:, 0, 0, 0] = 1.0
+    y = torch.ones(4, dtype=torch.long)
+    first = torch.zeros(4, 9)
+    first[:, 0] = 5.0
+    last = torch.ones(4, 9)
+    last[:, 0] = 0.0
+    pct = [0, 100 / 9, 8 * 100 / 9]  # k = 0, 1, 8 of 9 pixels
+    got = correct_after_removal(ReadsPixel(), x, y, first, pct, fill="background", background=0.0)
+    assert got.tolist() == [4, 0, 0]
+    got = correct_after_removal(ReadsPixel(), x, y, last, pct, fill="background", background=0.0)
+    assert got.tolist() == [4, 4, 4]
+
+
+@pytest.mark.parametrize("fill", ["background", "uniform"])
+def test_a_model_that_ignores_its_input_has_a_flat_curve(fill):
+    x = torch.rand(40, 1, 6, 6)
+    y = torch.randint(0, 3, (40,), generator=torch.Generator().manual_seed(1))
+    model = IgnoresInput()
+    cfg = EvalConfig(methods=["saliency", "integrated_gradients"], fill=fill, attribution=FAST, grid_images=2)
+    res, _ = evaluate({"flat": model}, [(x[:25], y[:25]), (x[25:], y[25:])], cfg)
+    entry = res["models"]["flat"]
+    clean = 100.0 * (y == 2).float().mean().item()  # argmax of the constant logits is class 2
+    assert entry["accuracy"] == pytest.approx(clean)
+    for m in (RANDOM, "saliency", "integrated_gradients"):
+        assert entry["curves"][m]["accuracy"] == pytest.approx([clean] * 10)
+        assert entry["curves"][m]["auc"] == pytest.approx(clean * 0.9)
+
+
+# --- synthetic ground truth -------------------------------------------------------------------
+
+def _region_task(n=200, side=8, seed=0):
+    """Images of noise whose class is the sign of the mean of a fixed 3x3 region, and a model
+    that reads exactly that region: the region is the perfect saliency map."""
+    g = torch.Generator().manual_seed(seed)
+    region = torch.zeros(side, side, dtype=torch.bool)
+    region[2:5, 3:6] = True
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.rand(n, 1, side, side, generator=g)
+    x[:, 0][:, region] = torch.where(y.bool(), 0.9, 0.1).unsqueeze(1) + 0.05 * torch.rand(n, 9, generator=g)
+
+    class ReadsRegion(nn.Module):
+        def forward(self, x):
+            v = x[:, 0][:, region].mean(dim=1) - 0.5
+            return torch.stack([-v, v], dim=1)
+
+    return x, y, region.expand(n, side, side), ReadsRegion()
+
+
+def test_perfect_saliency_drops_accuracy_faster_than_random():
+    x, y, region, model = _region_task()
+    pct = list(range(0, 100, 10))
+    perfect = correct_after_removal(model, x, y, region.reshape(len(x), -1).float(), pct,
+                                    fill="uniform", generator=torch.Generator().manual_seed(0))
+    rnd = correct_after_removal(model, x, y, torch.rand(len(x), 64, generator=torch.Generator().manual_seed(1)),
+                                pct, fill="uniform", generator=torch.Generator().manual_seed(0))
+    acc_p, acc_r = 100.0 * perfect / len(x), 100.0 * rnd / len(x)
+    assert acc_p[0] == acc_r[0] == 100.0
+    assert acc_p[2] < 75.0  # 12 of 64 pixels gone = most of the 9-pixel region at random fill
+    assert auc(pct, acc_p.tolist()) < auc(pct, acc_r.tolist()) - 10.0
+
+
+def test_localisation_of_perfect_and_random_maps():
+    _, _, region, _ = _region_task(n=50)
+    flat = region.reshape(50, -1)
+    assert precision_at_region(flat.float(), flat).tolist() == [1.0] * 50
+    assert auroc(flat.float(), flat).tolist() == [1.0] * 50
+    assert auroc(-flat.float(), flat).tolist() == [0.0] * 50
+    rnd = torch.rand(50, 64, generator=torch.Generator().manual_seed(0))
+    assert 0.3 < auroc(rnd, flat).mean() < 0.7
+
+
+def test_auroc_matches_sklearn_with_ties():
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 5, (6, 30), generator=g).float()  # many ties
+    region = torch.rand(6, 30, generator=g) < 0.3
+    want = [roc_auc_score(region[i].numpy(), scores[i].numpy()) for i in range(6)]
+    np.testing.assert_allclose(auroc(scores, region).numpy(), want, rtol=1e-6)
+
+
+def test_localisation_is_undefined_for_an_empty_region():
+    scores, region = torch.rand(2, 5), torch.zeros(2, 5, dtype=torch.bool)
+    assert torch.isnan(auroc(scores, region)).all() and torch.isnan(precision_at_region(scores, region)).all()
+
+
+# --- end to end: report and plots -------------------------------------------------------------
+
+def test_report_and_plots_are_written_and_valid(tmp_path):
+    x, y, region, model = _region_task(n=60)
+    cfg = EvalConfig(methods=["saliency", "input_x_gradient"], attribution=FAST, grid_images=3,
+                     background=0.0)
+    models = {"reads-region": model, "ignores-input": IgnoresInput(classes=2)}
+    res, maps = evaluate(models, [(x[:30], y[:30], region[:30]), (x[30:], y[30:], region[30:])], cfg)
+    res["dataset"] = "synthetic"
+    figures = plot_curves(res, tmp_path) + plot_saliency_grid(maps, tmp_path)
+    assert sorted(p.name for p in figures) == ["curves_input_x_gradient.png", "curves_saliency.png",
+                                               "saliency_input_x_gradient.png", "saliency_saliency.png"]
+    for p in figures:
+        assert p.read_bytes()[:8] == PNG_SIGNATURE
+        img = mpimg.imread(p)
+        assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+    paths = write_report(res, tmp_path, figures)
+    md = paths["markdown"].read_text()
+    assert "| Method | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC |" in md
+    assert "Precision@region" in md and "curves_saliency.png" in md
+    sal = res["models"]["reads-region"]["curves"]["saliency"]
+    assert sal["precision_at_region"] == pytest.approx(1.0) and sal["auroc"] == pytest.approx(1.0)
+    assert len(paths["curves_csv"].read_text().splitlines()) == 1 + 2 * 3 * 10
+    assert maps["saliency"]["saliency"]["reads-region"].shape == (3, 8, 8)
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+def test_unknown_method_is_named():
+    with pytest.raises(ValueError, match=r"--methods: unknown saliency method 'gradcam'.*saliency"):
+        check_methods(["saliency", "gradcam"])
+    with pytest.raises(ValueError, match="--methods"):
+        EvalConfig(methods=["nope"])
+
+
+@pytest.mark.parametrize("bad", [[0, 10, 101], [-5, 10], [0], [0, 20, 10]])
+def test_bad_percentages_are_named(bad):
+    with pytest.raises(ValueError, match="--percentages"):
+        check_percentages(bad)
+
+
+def test_bad_fill_is_named():
+    with pytest.raises(ValueError, match="--fill"):
+        EvalConfig(fill="zeros")
+
+
+def test_attribution_refuses_training_mode():
+    with pytest.raises(ValueError, match="eval mode"):
+        attribute(Linear((1, 2, 2)).train(), torch.rand(1, 1, 2, 2), torch.tensor([0]), "saliency",
+                  baseline=0.0, data_range=1.0)
+
+
+def test_every_listed_method_runs():
+    model = Linear((1, 4, 4)).eval()
+    for m in METHODS:
+        a = attribute(model, torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), m, baseline=0.0, data_range=1.0,
+                      config=FAST)
+        assert a.shape == (2, 1, 4, 4)
