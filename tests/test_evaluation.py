@@ -3,6 +3,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
@@ -145,17 +146,55 @@ def _region_task(n=200, side=8, seed=0):
     return x, y, region.expand(n, side, side), ReadsRegion()
 
 
-def test_perfect_saliency_drops_accuracy_faster_than_random():
-    x, y, region, model = _region_task()
+@pytest.fixture(scope="module")
+def synthetic():
+    """The trainer's synthetic set and a matched-filter model that is perfect on it: its
+    templates are the per-class mean of the training squares, max-pooled over positions."""
+    from smoot_ext.data import load_dataset
+
+    bundle = load_dataset("synthetic", test_subset=200, seed=0)
+    tr, side = bundle.train, 6
+    patches = tr.images[:, 0][tr.masks].view(-1, side, side)  # each image's square, row-major
+
+    class Matched(nn.Module):
+        def __init__(self):
+            super().__init__()
+            t = torch.stack([patches[tr.labels == c].mean(0) for c in range(bundle.num_classes)])
+            self.w = nn.Parameter(t.sign().unsqueeze(1))
+
+        def forward(self, x):
+            return F.conv2d(x, self.w).amax(dim=(2, 3))
+
+    model = Matched().eval()
+    te = bundle.test
+    assert (model(te.images).argmax(1) == te.labels).float().mean() > 0.99
+    return te.images, te.labels, te.masks, model
+
+
+def test_perfect_saliency_drops_accuracy_faster_than_random(synthetic):
+    x, y, region, model = synthetic
     pct = list(range(0, 100, 10))
-    perfect = correct_after_removal(model, x, y, region.reshape(len(x), -1).float(), pct,
-                                    fill="uniform", generator=torch.Generator().manual_seed(0))
-    rnd = correct_after_removal(model, x, y, torch.rand(len(x), 64, generator=torch.Generator().manual_seed(1)),
-                                pct, fill="uniform", generator=torch.Generator().manual_seed(0))
-    acc_p, acc_r = 100.0 * perfect / len(x), 100.0 * rnd / len(x)
-    assert acc_p[0] == acc_r[0] == 100.0
-    assert acc_p[2] < 75.0  # 12 of 64 pixels gone = most of the 9-pixel region at random fill
-    assert auc(pct, acc_p.tolist()) < auc(pct, acc_r.tolist()) - 10.0
+    perfect = region.reshape(len(x), -1).float()
+    rnd = torch.rand(perfect.shape, generator=torch.Generator().manual_seed(1))
+    curves = {}
+    for name, scores in (("perfect", perfect), ("random", rnd)):
+        got = correct_after_removal(model, x, y, scores, pct, fill="background", background=0.0)
+        curves[name] = (100.0 * got / len(x)).tolist()
+    assert curves["perfect"][0] == curves["random"][0] > 99.0
+    # 20% of 256 pixels covers the 36-pixel square: the class evidence is gone.
+    assert curves["perfect"][2] < 30.0 < curves["random"][2]
+    assert auc(pct, curves["perfect"]) < auc(pct, curves["random"]) - 20.0
+
+
+def test_gradient_saliency_of_the_matched_filter_lies_in_the_region(synthetic):
+    x, y, region, model = synthetic
+    cfg = EvalConfig(methods=["saliency", "input_x_gradient"], attribution=FAST, grid_images=2)
+    res, _ = evaluate({"matched": model}, [(x, y, region)], cfg)
+    share = region.float().mean().item()  # 36 / 256: what a random map scores in precision
+    for m in ("saliency", "input_x_gradient"):
+        c = res["models"]["matched"]["curves"][m]
+        assert c["precision_at_region"] > 0.9 > share and c["auroc"] > 0.9
+        assert c["auc"] < res["models"]["matched"]["curves"][RANDOM]["auc"]
 
 
 def test_localisation_of_perfect_and_random_maps():
@@ -239,3 +278,20 @@ def test_every_listed_method_runs():
         a = attribute(model, torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), m, baseline=0.0, data_range=1.0,
                       config=FAST)
         assert a.shape == (2, 1, 4, 4)
+
+
+def test_background_may_differ_per_channel():
+    x = torch.ones(2, 2, 2, 2)
+    seen = []
+
+    class Spy(nn.Module):
+        def forward(self, x):
+            seen.append(x.clone())
+            return torch.zeros(x.shape[0], 2)
+
+    scores = torch.tensor([[4.0, 3.0, 2.0, 1.0]] * 2)  # pixel 0 first
+    correct_after_removal(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 25], background=(0.5, -1.0))
+    torch.testing.assert_close(seen[1][:, :, 0, 0], torch.tensor([[0.5, -1.0]] * 2))
+    assert (seen[1][:, :, 0, 1:] == 1).all() and (seen[1][:, :, 1] == 1).all()
+    with pytest.raises(ValueError, match="background"):
+        correct_after_removal(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 25], background=(1, 2, 3))

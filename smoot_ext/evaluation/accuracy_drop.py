@@ -50,12 +50,13 @@ def correct_after_removal(
     *,
     unit: str = "pixel",
     fill: str = "background",
-    background: float = 0.0,
+    background=0.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Number of correct predictions (int64, one per percentage) on the batch `x` after the
     top-x% units by `scores` (B, M) are removed. One masked forward pass per percentage, for
-    the whole batch."""
+    the whole batch. `background` is one value or one per channel (e.g. black in normalised
+    CIFAR units differs per channel)."""
     import smoot_ext  # late: smoot_ext/__init__ imports this package's parent
 
     check_fill(fill)
@@ -65,13 +66,24 @@ def correct_after_removal(
     # score for smoot_ext.mask: one channel per pixel, or x's own shape per feature.
     score_shape = (B, 1, *x.shape[2:]) if unit == "pixel" else x.shape
     neg = (-scores.float()).reshape(score_shape)
-    op_fill = "constant" if fill == "background" else "uniform"
+    bg = background_tensor(background, x)
     correct = []
     for k in counts_removed(percentages, M):
-        xm, _ = smoot_ext.mask(x, neg, k, unit=unit, abs=False, fill=op_fill, value=background,
-                               generator=generator)
+        xm, removed = smoot_ext.mask(x, neg, k, unit=unit, abs=False, fill="uniform", generator=generator)
+        if fill == "background":  # the op's fill is a scalar; the background may differ per channel
+            xm = torch.where(removed.unsqueeze(1) if unit == "pixel" else removed, bg, x)
         correct.append((model(xm).argmax(dim=1) == y).sum())
     return torch.stack(correct).cpu()
+
+
+def background_tensor(background, x: torch.Tensor) -> torch.Tensor:
+    """The background as a tensor broadcastable to x: (1, C, 1, ...) for per-channel values."""
+    bg = torch.as_tensor(background, dtype=x.dtype, device=x.device).reshape(-1)
+    if bg.numel() == 1:
+        return bg.reshape(())
+    if x.dim() < 3 or bg.numel() != x.shape[1]:
+        raise ValueError(f"background: expected 1 value or one per channel ({x.shape[1]}), got {bg.numel()}")
+    return bg.reshape(1, -1, *([1] * (x.dim() - 2)))
 
 
 def random_scores(batch: int, num_units: int, generator: torch.Generator | None, device) -> torch.Tensor:

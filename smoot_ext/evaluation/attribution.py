@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from captum import attr as captum_attr
 
+from .accuracy_drop import background_tensor
+
 METHODS = (
     "saliency",
     "integrated_gradients",
@@ -49,15 +51,15 @@ def attribute(
     target: torch.Tensor,
     method: str,
     *,
-    baseline: float,
+    baseline,
     data_range: float,
     config: AttributionConfig = AttributionConfig(),
     seed: int = 0,
 ) -> torch.Tensor:
     """Attribution of `target[b]`'s logit to each element of `x[b]`, for the whole batch.
 
-    `baseline` is the reference input value (IntegratedGradients, DeepLift, GradientShap): the
-    data's background level, so "absence of signal" means a blank image and not 0 in
+    `baseline` is the reference input value, one or one per channel (IntegratedGradients,
+    DeepLift, GradientShap): the data's background level, so "absence of signal" means a blank image and not 0 in
     normalised units. `data_range` scales the SmoothGrad/GradientShap noise. The model must be
     in eval mode (dropout would make the maps random). SmoothGrad and GradientShap draw their
     noise from the global RNG inside Captum, so it is forked and seeded here for repeatability.
@@ -66,6 +68,8 @@ def attribute(
     if model.training:
         raise ValueError("model: expected eval mode (model.eval()) for attribution, got training mode")
     x = x.detach().clone().requires_grad_(True)
+    # Captum takes a baseline of one image broadcast over the batch.
+    ref = background_tensor(baseline, x).expand_as(x[:1]).contiguous()
     target = target.to(device=x.device, dtype=torch.long)
     stdev = config.noise * data_range
     with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
@@ -74,7 +78,7 @@ def attribute(
             out = captum_attr.Saliency(model).attribute(x, target=target, abs=False)
         elif method == "integrated_gradients":
             out = captum_attr.IntegratedGradients(model).attribute(
-                x, baselines=baseline, target=target, n_steps=config.ig_steps,
+                x, baselines=ref, target=target, n_steps=config.ig_steps,
                 internal_batch_size=config.internal_batch_size)
         elif method == "smoothgrad":
             out = captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute(
@@ -82,10 +86,9 @@ def attribute(
                 nt_samples_batch_size=max(1, config.internal_batch_size // x.shape[0]),
                 target=target, abs=False)
         elif method == "deeplift":
-            out = captum_attr.DeepLift(model).attribute(x, baselines=baseline, target=target)
+            out = captum_attr.DeepLift(model).attribute(x, baselines=ref, target=target)
         elif method == "gradient_shap":
             # One blank reference image; the per-draw Gaussian noise spreads the baseline.
-            ref = torch.full_like(x[:1], baseline)
             out = captum_attr.GradientShap(model).attribute(
                 x, baselines=ref, n_samples=config.shap_samples, stdevs=stdev, target=target)
         else:  # input_x_gradient

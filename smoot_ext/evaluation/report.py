@@ -68,7 +68,8 @@ def markdown(results: dict, figures=()) -> str:
         f"{'|attribution|' if cfg['abs'] else 'signed attribution'}), at "
         f"{', '.join(f'{p:g}' for p in results['percentages'])} %",
         f"- fill of removed units: {cfg['fill']}"
-        + (f" (value {cfg['background']:.4g}, the data's background level)" if cfg["fill"] == "background"
+        + (f" (value {', '.join(f'{v:.4g}' for v in cfg['background'])}: black in the data's units)"
+           if cfg["fill"] == "background"
            else " (uniform in [min, max] of the kept units, as in training)"),
         f"- AUC units: {results['auc_units']}; smaller = steeper drop = better saliency",
         "- random: the same removal with a uniformly random ranking (seed "

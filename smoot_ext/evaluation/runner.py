@@ -21,7 +21,7 @@ class EvalConfig:
     methods: list[str] = field(default_factory=lambda: ["saliency", "integrated_gradients"])
     percentages: list[float] = field(default_factory=lambda: list(DEFAULT_PERCENTAGES))
     fill: str = "background"  # what replaces removed units: the background level or the paper's uniform fill
-    background: float = 0.0  # background level of the (normalised) data; also the attribution baseline
+    background: tuple = (0.0,)  # black in the data's (normalised) units, per channel; also the attribution baseline
     data_range: float = 1.0  # max - min of the data, scales SmoothGrad/GradientShap noise
     unit: str = "pixel"  # rank and remove whole pixels (all channels) or single features
     abs: bool = True  # rank by |attribution| (the paper's gradient magnitude) or the signed value
@@ -33,6 +33,7 @@ class EvalConfig:
         self.methods = check_methods(self.methods)
         self.percentages = check_percentages(self.percentages)
         check_fill(self.fill)
+        self.background = tuple(float(v) for v in torch.as_tensor(self.background).reshape(-1))
         if self.unit not in ("pixel", "feature"):
             raise ValueError(f"--unit: expected 'pixel' or 'feature', got {self.unit!r}")
 
