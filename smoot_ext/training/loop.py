@@ -1,0 +1,353 @@
+"""The training loop behind ``python/train.py``: epochs, metrics, checkpoints, resume, DDP.
+
+    from smoot_ext.training.loop import TrainConfig, train
+    history = train(TrainConfig(dataset="digits", method="smoot", out="runs/digits"))
+
+``train`` writes into ``config.out``:
+
+- ``checkpoint.pt`` after every epoch, atomically (see :mod:`.checkpoint`): model, optimizer,
+  the SMOOT k vector, every rank's RNG states (torch CPU and CUDA, numpy, python, the mask
+  generator) and the epoch; the batch order is a function of (seed, epoch), so ``resume=True``
+  continues bit for bit where the run stopped;
+- ``metrics.jsonl`` and ``metrics.csv``: one row per epoch (``METRICS``);
+- ``curves.png`` (train loss, test accuracy, k min/median/max per epoch) and ``k_hist.png``
+  (the final k vector) at the end.
+
+A NaN or infinite loss stops the run with :class:`NonFiniteLoss` before the step is applied;
+the last checkpoint (the last finished epoch) is left as it was.
+
+Under torchrun (``WORLD_SIZE`` > 1) it joins the process group (gloo on CPU, NCCL on CUDA),
+wraps the model in DDP, gives each rank a disjoint share of every epoch's samples and makes the
+k vector consistent after each epoch (:meth:`SaliencyGuidedTraining.sync_k`); rank 0 writes.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from ..data import DATASETS, load_dataset, make_loader
+from ..models import MODELS, build_model
+from ..ops import BACKENDS
+from .checkpoint import FORMAT, bare_model, load_checkpoint, save_checkpoint
+from .guided import GuidedConfig, SaliencyGuidedTraining
+
+OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
+# The paper trains 100 epochs; digits and synthetic are small enough to need far fewer.
+DEFAULT_EPOCHS = {"digits": 30, "synthetic": 20}
+DEFAULT_BATCH = {"digits": 64}
+DEFAULT_LR = {"cnn": 1.0, "resnet": 1.0, "deit_tiny": 0.001}  # Adadelta, as in the paper
+METRICS = ("epoch", "train_loss", "train_ce", "train_kl", "train_acc", "test_loss", "test_acc",
+           "k_min", "k_median", "k_max", "k_mean", "time_s")
+# Options a resumed run may change: the rest come from the checkpoint.
+RESUME_OVERRIDES = ("epochs", "device", "num_workers", "out", "resume", "progress", "threads",
+                    "compile")
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "digits"
+    data_dir: str = "data"
+    download: bool = False
+    subset: int | None = None        # train on this many samples (a seeded random choice)
+    test_subset: int | None = None
+    model: str = "cnn"
+    pretrained: str = "auto"         # DeiT only: "auto" | "yes" | "no"
+    method: str = "smoot"
+    epochs: int | None = None        # None: DEFAULT_EPOCHS[dataset] or 100 (the paper)
+    batch_size: int | None = None    # None: DEFAULT_BATCH[dataset] or 256 (the paper)
+    optimizer: str = "adadelta"
+    lr: float | None = None          # None: DEFAULT_LR[model]
+    seed: int = 0
+    device: str = "auto"
+    backend: str = "auto"            # the ops backend
+    lam: float = 1.0
+    alpha: float | None = None       # None: the dataset's (0.95 MNIST-like, 0.8 CIFAR)
+    mu: float = 10.0
+    n: int = 5
+    k_init: float = 0.5
+    k_min: float = 0.2
+    k_max: float = 0.8
+    unit: str = "pixel"
+    fill: str = "uniform"
+    abs: bool = True
+    num_workers: int = 0
+    compile: bool = False
+    threads: int = 0                 # torch CPU threads; 0: torch's default
+    progress: bool = True
+    out: str | None = None           # None: runs/<dataset>-<method>[-<model> if not cnn]
+    resume: bool = False
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every None default filled in and every option checked."""
+        c = TrainConfig(**asdict(self))
+        for name, valid in (("dataset", DATASETS), ("model", MODELS), ("optimizer", OPTIMIZERS),
+                            ("backend", BACKENDS), ("pretrained", ("auto", "yes", "no"))):
+            if getattr(c, name) not in valid:
+                raise ValueError(f"--{name.replace('_', '-')}: expected one of "
+                                 f"{', '.join(valid)}, got {getattr(c, name)!r}")
+        c.epochs = DEFAULT_EPOCHS.get(c.dataset, 100) if c.epochs is None else c.epochs
+        c.batch_size = DEFAULT_BATCH.get(c.dataset, 256) if c.batch_size is None else c.batch_size
+        c.lr = DEFAULT_LR[c.model] if c.lr is None else c.lr
+        c.out = c.out or os.path.join(
+            "runs", f"{c.dataset}-{c.method}" + ("" if c.model == "cnn" else f"-{c.model}"))
+        for name, low in (("epochs", 1), ("batch_size", 1), ("num_workers", 0), ("threads", 0),
+                          ("subset", 1), ("test_subset", 1)):
+            v = getattr(c, name)
+            if v is not None and v < low:
+                raise ValueError(f"--{name.replace('_', '-')}: expected an integer >= {low}, got {v}")
+        if not c.lr > 0:
+            raise ValueError(f"--lr: expected a learning rate > 0, got {c.lr}")
+        try:
+            self_guided = c.guided(alpha=0.95 if c.alpha is None else c.alpha)
+            self_guided.validate()
+        except ValueError as e:  # name the command-line option, not the field
+            name, rest = str(e).split(":", 1)
+            raise ValueError(f"--{name.replace('_', '-').replace('lam', 'lambda')}:{rest}") from None
+        return c
+
+    def guided(self, alpha: float) -> GuidedConfig:
+        return GuidedConfig(method=self.method, lam=self.lam, unit=self.unit, abs=self.abs,
+                            fill=self.fill, k_init=self.k_init, k_min=self.k_min, k_max=self.k_max,
+                            alpha=alpha, mu=self.mu, n=self.n, backend=self.backend)
+
+
+def _device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(name)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device: {name!r} requested but CUDA is not available (use cpu)")
+        if dev.index is None:
+            dev = torch.device("cuda", local_rank)
+    elif dev.type != "cpu":
+        raise ValueError(f"--device: expected auto, cpu, cuda or cuda:N, got {name!r}")
+    return dev
+
+
+def _optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    if name == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.AdamW(params, lr=lr)
+
+
+def _rng_state(sgt: SaliencyGuidedTraining) -> dict:
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "numpy": np.random.get_state(), "python": random.getstate(),
+            "mask_generator": sgt.generator.get_state()}
+
+
+def _set_rng_state(state: dict, sgt: SaliencyGuidedTraining) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    sgt.generator.set_state(state["mask_generator"])
+
+
+def _all_sum(values: list[float], device, world: int) -> list[float]:
+    if world == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+@torch.no_grad()
+def evaluate(model, dataset, device, batch_size: int, rank: int = 0, world: int = 1):
+    """(mean cross-entropy, accuracy) of ``model`` on ``dataset``, shared out over the ranks."""
+    was_training = model.training
+    model.eval()
+    loss = correct = 0.0
+    idx = torch.arange(rank, len(dataset), world)
+    for part in idx.split(batch_size):
+        x, y, _ = dataset.__getitems__(part)
+        x, y = x.to(device), y.to(device)
+        logits = model(x)
+        loss += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+    model.train(was_training)
+    loss, correct = _all_sum([loss, correct], device, world)
+    return loss / len(dataset), correct / len(dataset)
+
+
+def _write_metrics(out: str, history: list[dict]) -> None:
+    # Rewritten whole from the checkpointed history: a resumed run never duplicates rows.
+    for name, write in (("metrics.jsonl", lambda f: f.writelines(json.dumps(r) + "\n" for r in history)),
+                        ("metrics.csv", lambda f: _csv(f, history))):
+        tmp = os.path.join(out, f".{name}.tmp")
+        with open(tmp, "w", newline="") as f:
+            write(f)
+        os.replace(tmp, os.path.join(out, name))
+
+
+def _csv(f, history):
+    w = csv.DictWriter(f, fieldnames=METRICS)
+    w.writeheader()
+    w.writerows(history)
+
+
+def _meta(cfg: TrainConfig, bundle, sgt: SaliencyGuidedTraining, epoch: int, history) -> dict:
+    return {"dataset": cfg.dataset, "model": cfg.model, "method": cfg.method,
+            "in_channels": bundle.in_channels, "num_classes": bundle.num_classes,
+            "image_size": bundle.image_size, "mean": bundle.mean, "std": bundle.std,
+            "num_units": sgt.num_units, "k_init": sgt.k_init, "kmin": sgt.kmin, "kmax": sgt.kmax,
+            "epoch": epoch, "k_stats": sgt.k_stats(),
+            "k": None if sgt.k is None else sgt.k.cpu().clone(),
+            "metrics": history[-1] if history else None, "config": asdict(cfg)}
+
+
+def _check_finite(loss_sum: torch.Tensor, world: int) -> bool:
+    bad = (~torch.isfinite(loss_sum)).to(torch.int32)
+    if world > 1:  # every rank must stop together, or the others hang in the next all_reduce
+        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    return bool(bad.item())
+
+
+def train(config: TrainConfig) -> list[dict]:
+    """Trains as ``config`` says; returns the per-epoch metrics (see the module docstring)."""
+    cfg = config.resolved()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = _device(cfg.device, local_rank)
+    ckpt_path = os.path.join(cfg.out, "checkpoint.pt")
+    state = None
+    if cfg.resume:
+        if not os.path.isfile(ckpt_path):
+            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path} (check --out)")
+        state = load_checkpoint(ckpt_path)
+        saved = dict(state["meta"]["config"])
+        saved.update({name: getattr(cfg, name) for name in RESUME_OVERRIDES})
+        cfg = TrainConfig(**saved).resolved()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        return _run(cfg, state, device, rank, world, ckpt_path)
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str) -> list[dict]:
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    bundle = load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download and rank == 0,
+                          subset=cfg.subset, test_subset=cfg.test_subset, seed=cfg.seed)
+    alpha = bundle.alpha if cfg.alpha is None else cfg.alpha
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    pretrained = {"auto": "auto", "yes": True, "no": False}[cfg.pretrained]
+    model = build_model(cfg.model, bundle.in_channels, bundle.num_classes, bundle.image_size,
+                        pretrained=pretrained if state is None else False).to(device)
+    opt = _optimizer(cfg.optimizer, model.parameters(), cfg.lr)
+    torch.manual_seed(cfg.seed + 7919 * rank)  # dropout draws differ across ranks
+    run_model = torch.compile(model) if cfg.compile else model
+    if world > 1:
+        run_model = torch.nn.parallel.DistributedDataParallel(
+            run_model, device_ids=[device.index] if device.type == "cuda" else None)
+    sgt = SaliencyGuidedTraining(run_model, cfg.guided(alpha), num_samples=len(bundle.train),
+                                 input_shape=tuple(bundle.train.images.shape[1:]), device=device,
+                                 seed=cfg.seed * 1_000_003 + rank)
+    history, start = [], 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sgt.load_state_dict(state["trainer"])
+        if len(state["rng"]) != world:
+            raise ValueError(f"--resume: the checkpoint was written by {len(state['rng'])} "
+                             f"process(es), this run has {world}: bit-for-bit resume needs the same")
+        _set_rng_state(state["rng"][rank], sgt)
+        history, start = state["history"], state["epoch"]
+        if rank == 0:
+            print(f"resuming {ckpt_path} after epoch {start} (options from the checkpoint; "
+                  f"taken from the command line: {', '.join(RESUME_OVERRIDES)})", file=sys.stderr)
+    if rank == 0:
+        os.makedirs(cfg.out, exist_ok=True)
+    from tqdm import tqdm
+
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        run_model.train()
+        loader = make_loader(bundle.train, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
+                             rank=rank, world_size=world, num_workers=cfg.num_workers,
+                             pin_memory=device.type == "cuda")
+        sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, ce, kl, correct (x B)
+        seen = 0
+        # A host sync per step costs nothing on CPU; on a GPU check the loss now and then.
+        check_every = 1 if device.type == "cpu" else 50
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=rank != 0 or not cfg.progress,
+                   leave=False, file=sys.stderr)
+        for step, (x, y, index) in enumerate(bar):
+            x = x.to(device, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            out = sgt.loss(x, y, index)
+            b = y.shape[0]
+            sums += torch.stack([out.loss.detach() * b, out.ce * b, out.kl * b,
+                                 (out.logits.argmax(1) == y).sum()]).double()
+            seen += b
+            if (step + 1) % check_every == 0 or step + 1 == len(loader):
+                if _check_finite(sums[0], world):
+                    raise NonFiniteLoss(
+                        f"the loss became {out.loss.item()} at epoch {epoch + 1}, step {step + 1}: "
+                        f"stopping (try a lower --lr). " + (
+                            f"The last good checkpoint, after epoch {history[-1]['epoch']}, is "
+                            f"kept at {ckpt_path}" if history else "No checkpoint was written."))
+                bar.set_postfix(loss=f"{sums[0].item() / seen:.4f}", refresh=False)
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            opt.step()
+        sgt.sync_k()
+        totals = _all_sum(sums.tolist() + [seen], device, world)
+        test_loss, test_acc = evaluate(sgt.inner, bundle.test, device, cfg.batch_size, rank, world)
+        k = sgt.k_stats()
+        row = {"epoch": epoch + 1, "train_loss": totals[0] / totals[4], "train_ce": totals[1] / totals[4],
+               "train_kl": totals[2] / totals[4], "train_acc": totals[3] / totals[4],
+               "test_loss": test_loss, "test_acc": test_acc, "k_min": k["min"],
+               "k_median": k["median"], "k_max": k["max"], "k_mean": k["mean"],
+               "time_s": time.perf_counter() - t0}
+        history.append(row)
+        rngs = [_rng_state(sgt)]
+        if world > 1:
+            rngs = [None] * world
+            dist.all_gather_object(rngs, _rng_state(sgt))
+        if rank == 0:
+            save_checkpoint(ckpt_path, {
+                "format": FORMAT, "meta": _meta(cfg, bundle, sgt, epoch + 1, history),
+                "model": bare_model(model).state_dict(), "optimizer": opt.state_dict(),
+                "trainer": sgt.state_dict(), "rng": rngs, "epoch": epoch + 1,
+                "history": history, "sampler": {"seed": cfg.seed, "next_epoch": epoch + 1}})
+            _write_metrics(cfg.out, history)
+            print(f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, test acc "
+                  f"{100 * test_acc:.2f}%, k min/median/max {k['min']:.0f}/{k['median']:.0f}/"
+                  f"{k['max']:.0f}, {row['time_s']:.1f}s", file=sys.stderr)
+    if rank == 0 and history:
+        from ..plots import plot_curves, plot_k_histogram
+
+        plot_curves(history, os.path.join(cfg.out, "curves.png"), title=f"{cfg.dataset} {cfg.model} {cfg.method}")
+        plot_k_histogram(sgt.k, os.path.join(cfg.out, "k_hist.png"), num_units=sgt.num_units,
+                         kmin=sgt.kmin, kmax=sgt.kmax, title=f"k after epoch {history[-1]['epoch']}")
+    return history
