@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        history = train(TrainConfig(**vars(args)))
+        history = train(TrainConfig(**vars(args))).history
     except NonFiniteLoss as e:
         print(f"{parser.prog}: stopped: {e}", file=sys.stderr)
         return 1

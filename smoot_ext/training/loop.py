@@ -1,7 +1,8 @@
 """The training loop behind ``python/train.py``: epochs, metrics, checkpoints, resume, DDP.
 
     from smoot_ext.training.loop import TrainConfig, train
-    history = train(TrainConfig(dataset="digits", method="smoot", out="runs/digits"))
+    result = train(TrainConfig(dataset="digits", method="smoot", out="runs/digits"))
+    result.history, result.model, result.guided   # per-epoch metrics, the bare model, the k state
 
 ``train`` writes into ``config.out``:
 
@@ -29,6 +30,7 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -51,6 +53,12 @@ METRICS = ("epoch", "train_loss", "train_ce", "train_kl", "train_acc", "test_los
 # Options a resumed run may change: the rest come from the checkpoint.
 RESUME_OVERRIDES = ("epochs", "device", "num_workers", "out", "resume", "progress", "threads",
                     "compile")
+
+
+class TrainResult(NamedTuple):
+    history: list[dict]                 # one METRICS row per epoch
+    model: torch.nn.Module              # the trained model, without DDP/compile wrappers
+    guided: SaliencyGuidedTraining      # its k vector (SMOOT) and mask generator
 
 
 class NonFiniteLoss(RuntimeError):
@@ -224,8 +232,8 @@ def _check_finite(loss_sum: torch.Tensor, world: int) -> bool:
     return bool(bad.item())
 
 
-def train(config: TrainConfig) -> list[dict]:
-    """Trains as ``config`` says; returns the per-epoch metrics (see the module docstring)."""
+def train(config: TrainConfig) -> TrainResult:
+    """Trains as ``config`` says (see the module docstring)."""
     cfg = config.resolved()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -242,16 +250,17 @@ def train(config: TrainConfig) -> list[dict]:
         cfg = TrainConfig(**saved).resolved()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if world > 1 and not dist.is_initialized():
+    own_group = world > 1 and not dist.is_initialized()
+    if own_group:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         return _run(cfg, state, device, rank, world, ckpt_path)
     finally:
-        if world > 1 and dist.is_initialized():
+        if own_group:
             dist.destroy_process_group()
 
 
-def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str) -> list[dict]:
+def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str) -> TrainResult:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     bundle = load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download and rank == 0,
@@ -350,4 +359,4 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
         plot_curves(history, os.path.join(cfg.out, "curves.png"), title=f"{cfg.dataset} {cfg.model} {cfg.method}")
         plot_k_histogram(sgt.k, os.path.join(cfg.out, "k_hist.png"), num_units=sgt.num_units,
                          kmin=sgt.kmin, kmax=sgt.kmax, title=f"k after epoch {history[-1]['epoch']}")
-    return history
+    return TrainResult(history, model, sgt)

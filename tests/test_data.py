@@ -1,0 +1,79 @@
+"""smoot_ext.data: the datasets, their sample index, synthetic ground truth, loaders, errors."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from smoot_ext.data import DATASETS, EpochBatchSampler, load_dataset, make_loader
+
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_digits_split_range_and_index():
+    b = load_dataset("digits")
+    assert (len(b.train), len(b.test)) == (1437, 360)
+    assert b.train.images.shape[1:] == (1, 8, 8) and (b.in_channels, b.image_size, b.num_classes) == (1, 8, 10)
+    assert b.train.images.min() == 0 and b.train.images.max() == 1
+    assert set(b.test.labels.tolist()) == set(range(10))
+    x, y, i = b.train[5]
+    assert i == 5 and torch.equal(x, b.train.images[5]) and y == b.train.labels[5]
+    assert b.train.masks is None and b.alpha == 0.95
+    # The split does not depend on the seed: every run is scored on the same test images.
+    assert torch.equal(load_dataset("digits", seed=3).test.images, b.test.images)
+
+
+def test_synthetic_ground_truth_region_carries_the_signal():
+    b = load_dataset("synthetic", seed=1)
+    assert b.test.masks.shape == (len(b.test), 16, 16) and b.test.masks.dtype == torch.bool
+    assert (b.test.masks.sum((1, 2)) == 36).all()  # one 6x6 square per image
+    x, m = b.test.images[:, 0], b.test.masks
+    assert x[m].abs().mean() > 1.5 * x[~m].abs().mean()  # template +-1 over noise vs noise alone
+    again = load_dataset("synthetic", seed=1)
+    assert torch.equal(again.train.images, b.train.images) and torch.equal(again.train.masks, b.train.masks)
+    assert not torch.equal(load_dataset("synthetic", seed=2).train.images, b.train.images)
+    sub = b.test.subset(10, seed=0)
+    assert sub.masks.shape == (10, 16, 16)
+
+
+@pytest.mark.skipif(not (MNIST_DIR / "MNIST").is_dir(), reason="no MNIST under ../shared/data")
+def test_mnist_from_the_shared_folder():
+    b = load_dataset("mnist", str(MNIST_DIR), subset=100, test_subset=50)
+    assert (len(b.train), len(b.test), b.image_size, b.in_channels) == (100, 50, 28, 1)
+    assert 0 <= b.train.images.min() and b.train.images.max() <= 1
+    assert b.train[99][2] == 99  # re-indexed 0..n-1: the k vector has one entry per kept sample
+
+
+def test_errors_name_the_choices_and_the_fix(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset 'svhn'.*" + ", ".join(DATASETS)):
+        load_dataset("svhn")
+    with pytest.raises(FileNotFoundError, match="--data-dir.*--download"):
+        load_dataset("mnist", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="fashion-mnist not found.*--download"):
+        load_dataset("fashion-mnist", str(tmp_path))
+    with pytest.raises(ValueError, match=r"subset must be in \[1, 1437\], got 0"):
+        load_dataset("digits", subset=0)
+
+
+def test_loader_order_is_a_function_of_seed_and_epoch():
+    b = load_dataset("digits", subset=100)
+
+    def order(**kw):
+        return torch.cat([i for _, _, i in make_loader(b.train, 32, shuffle=True, **kw)])
+
+    first = order(seed=0, epoch=0)
+    assert sorted(first.tolist()) == list(range(100))
+    assert torch.equal(first, order(seed=0, epoch=0))
+    assert not torch.equal(first, order(seed=0, epoch=1))
+    assert not torch.equal(first, order(seed=1, epoch=0))
+    x, y, i = next(iter(make_loader(b.train, 32, shuffle=True, seed=0, epoch=0)))
+    assert torch.equal(x, b.train.images[i]) and torch.equal(y, b.train.labels[i])
+
+
+def test_ranks_get_disjoint_equal_shares():
+    shares = [EpochBatchSampler(103, 10, shuffle=True, seed=0, epoch=2, rank=r, world_size=2).indices()
+              for r in range(2)]
+    assert len(shares[0]) == len(shares[1]) == 51
+    assert not set(shares[0].tolist()) & set(shares[1].tolist())
+    assert len(EpochBatchSampler(103, 10, shuffle=False, rank=1, world_size=2)) == 6
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        EpochBatchSampler(10, 0, shuffle=False)
