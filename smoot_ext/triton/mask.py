@@ -1,0 +1,239 @@
+"""``smoot::mask_triton``: SPEC.md ``smoot::mask`` as two Triton kernels.
+
+1. ``_select_kernel``, one program per row: forms the unit scores u on the fly, ranks them by
+   radix select (``tl.histogram`` over 8-bit digits of order-preserving 32-bit keys), writes the
+   mask (ties to the lower index via ``tl.cumsum``) and the per-(row, channel) fill statistics.
+2. ``_fill_kernel``, many programs per row: copies kept values and writes the fills. Each
+   program covers whole groups of four element counters n, so one Philox call serves four
+   consecutive elements (SPEC step 6) and the result does not depend on the tiling.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch.library import triton_op, wrap_triton
+from triton.runtime.interpreter import InterpretedFunction
+
+from .. import _autograd
+
+SCHEMA = ("(Tensor x, Tensor score, Tensor k, *, bool abs=True, str fill=\"uniform\", "
+          "float value=0.0, int seed=0, int offset=0) -> (Tensor out, Tensor mask)")
+FILL_UNIFORM, FILL_CONSTANT, FILL_MEAN = tl.constexpr(0), tl.constexpr(1), tl.constexpr(2)
+FILLS = {"uniform": FILL_UNIFORM.value, "constant": FILL_CONSTANT.value, "mean": FILL_MEAN.value}
+INF, NAN = tl.constexpr(float("inf")), tl.constexpr(float("nan"))
+DIGIT_BITS = 8  # 4 radix passes of 256 bins
+
+
+@triton.jit
+def _float_key(u):
+    """csrc/common/keys.h float_key: unsigned order = ascending, -0.0 == +0.0, NaN last."""
+    bits = u.to(tl.uint32, bitcast=True)
+    key = tl.where((bits >> 31) != 0, bits ^ 0xFFFFFFFF, bits | 0x80000000)
+    key = tl.where(u == 0.0, 0x80000000, key)
+    return tl.where(u != u, 0xFFFFFFFF, key)
+
+
+@triton.jit
+def _unit_key(row_score, offs, inb, S, M, ABS: tl.constexpr):
+    """The key of u[m] = f(score[0, m]) + ... + f(score[S-1, m]), summed left to right in fp32."""
+    u = tl.load(row_score + offs, mask=inb, other=0.0).to(tl.float32)
+    if ABS:
+        u = tl.abs(u)
+    for s in range(1, S):
+        v = tl.load(row_score + s * M + offs, mask=inb, other=0.0).to(tl.float32)
+        if ABS:
+            v = tl.abs(v)
+        u += v
+    return _float_key(u)
+
+
+@triton.jit
+def _select_kernel(x_ptr, score_ptr, k_ptr, keys_ptr, mask_ptr, stats_ptr, G, S, M,
+                   ABS: tl.constexpr, FILL: tl.constexpr, BLOCK: tl.constexpr,
+                   BITS: tl.constexpr):
+    b = tl.program_id(0).to(tl.int64)
+    NB: tl.constexpr = 1 << BITS
+    idx = tl.arange(0, BLOCK)
+    bins = tl.arange(0, NB)
+    row_score = score_ptr + b * S * M
+    row_keys = keys_ptr + b * M
+    row_mask = mask_ptr + b * M
+    k = tl.load(k_ptr + b).to(tl.int32)
+
+    # Radix select, most significant digit first: find T, the k-th smallest key, and `rank`,
+    # the number of units with key T that come before it. `prefix` holds the digits of T found
+    # so far. For k = 0, rank stays -1, every digit is 0 and T = 0, which no key takes.
+    rank = k - 1
+    prefix = tl.zeros((), dtype=tl.uint32)
+    for p in tl.static_range(32 // BITS):
+        shift = 32 - BITS * (p + 1)  # of this pass's digit
+        hist = tl.zeros((NB,), dtype=tl.int32)
+        for start in range(0, M, BLOCK):
+            offs = start + idx
+            inb = offs < M
+            if p == 0:
+                key = _unit_key(row_score, offs, inb, S, M, ABS)
+                tl.store(row_keys + offs, key.to(tl.int32, bitcast=True), mask=inb)
+                sel = inb
+            else:
+                key = tl.load(row_keys + offs, mask=inb, other=0).to(tl.uint32, bitcast=True)
+                sel = inb & ((key >> (shift + BITS)) == prefix)
+            digit = ((key >> shift) & (NB - 1)).to(tl.int32)
+            hist += tl.histogram(digit, NB, mask=sel)
+        if p == 0:
+            tl.debug_barrier()  # the keys just stored are read back by other threads
+        below = tl.cumsum(hist, 0)
+        d = tl.sum((below <= rank).to(tl.int32), 0)
+        rank -= tl.sum(tl.where(bins < d, hist, 0), 0)
+        prefix = (prefix << BITS) | d.to(tl.uint32)
+
+    # Mask: every key below T, and the first rank + 1 units (by index) whose key is T.
+    ties_before = tl.zeros((), dtype=tl.int32)
+    for start in range(0, M, BLOCK):
+        offs = start + idx
+        inb = offs < M
+        key = tl.load(row_keys + offs, mask=inb, other=0).to(tl.uint32, bitcast=True)
+        tie = inb & (key == prefix)
+        tie_rank = ties_before + tl.cumsum(tie.to(tl.int32), 0) - 1
+        masked = inb & ((key < prefix) | (tie & (tie_rank <= rank)))
+        tl.store(row_mask + offs, masked, mask=inb)
+        ties_before += tl.sum(tie.to(tl.int32), 0)
+
+    if FILL != FILL_CONSTANT:  # a constant needs no statistics
+        tl.debug_barrier()  # the mask just stored is read back by other threads
+        all_masked = k >= M  # then the range / mean is over all units (SPEC step 3)
+        for g in range(G):
+            row_x = x_ptr + (b * G + g) * M
+            lo = tl.full((), INF, dtype=tl.float32)
+            hi = tl.full((), -INF, dtype=tl.float32)
+            has_nan = tl.zeros((), dtype=tl.int32)
+            total = tl.zeros((), dtype=tl.float64)
+            for start in range(0, M, BLOCK):
+                offs = start + idx
+                inb = offs < M
+                masked = tl.load(row_mask + offs, mask=inb, other=1) != 0
+                use = inb & (~masked | all_masked)
+                xv = tl.load(row_x + offs, mask=use, other=0.0).to(tl.float32)
+                if FILL == FILL_UNIFORM:
+                    nan = xv != xv
+                    lo = tl.minimum(lo, tl.min(tl.where(use & ~nan, xv, INF), 0))
+                    hi = tl.maximum(hi, tl.max(tl.where(use & ~nan, xv, -INF), 0))
+                    has_nan |= tl.max((use & nan).to(tl.int32), 0)
+                else:
+                    total += tl.sum(tl.where(use, xv.to(tl.float64), 0.0), 0)
+            stat = stats_ptr + (b * G + g) * 2
+            if FILL == FILL_UNIFORM:  # NaN propagates, as torch.amin / amax do
+                tl.store(stat, tl.where(has_nan != 0, NAN, lo))
+                tl.store(stat + 1, tl.where(has_nan != 0, NAN, hi))
+            else:
+                count = tl.where(all_masked, M, M - k)
+                tl.store(stat, (total / count).to(tl.float32))
+
+
+@triton.jit
+def _fill_kernel(x_ptr, mask_ptr, stats_ptr, out_ptr, BG, G, M, tiles, seed, offset, value,
+                 FILL: tl.constexpr, ROWS: tl.constexpr, GROUPS: tl.constexpr,
+                 ROUND_EACH: tl.constexpr):
+    # A program covers GROUPS groups of 4 consecutive counters n = 4c .. 4c+3 (the four words
+    # of one Philox call) in each of ROWS (b, g) rows: many short rows or a tile of a long one.
+    pid = tl.program_id(0)
+    i = tl.arange(0, ROWS * GROUPS)[:, None]
+    word = tl.arange(0, 4)[None, :]
+    bg = (pid // tiles).to(tl.int64) * ROWS + i // GROUPS  # the row b * G + g
+    base = offset + bg * M  # the counter n of element (b, g, 0)
+    c = base // 4 + (pid % tiles) * GROUPS + i % GROUPS
+    m = c * 4 + word - base
+    inb = (bg < BG) & (m >= 0) & (m < M)
+    xv = tl.load(x_ptr + bg * M + m, mask=inb)
+    masked = tl.load(mask_ptr + (bg // G) * M + m, mask=inb, other=0) != 0
+    if FILL == FILL_UNIFORM:
+        lo = tl.load(stats_ptr + bg * 2, mask=bg < BG)
+        hi = tl.load(stats_ptr + bg * 2 + 1, mask=bg < BG)
+        # int64 c: randint4x splits it into the counter words (low, high 32 bits, 0, 0).
+        w0, w1, w2, w3 = tl.randint4x(seed, c)
+        w = tl.where(word == 0, w0, tl.where(word == 1, w1, tl.where(word == 2, w2, w3)))
+        r = tl.uint_to_uniform_float(w)
+        if ROUND_EACH:  # Triton would fuse lo + r * d into an FMA; PTX never fuses mul.rn
+            step = tl.inline_asm_elementwise("mul.rn.f32 $0, $1, $2;", "=r,r,r", [r, hi - lo],
+                                             dtype=tl.float32, is_pure=True, pack=1)
+        else:  # the interpreter (numpy) rounds each step and has no inline PTX
+            step = r * (hi - lo)
+        fill = lo + step
+    elif FILL == FILL_MEAN:
+        fill = tl.load(stats_ptr + bg * 2, mask=bg < BG) + tl.zeros(m.shape, dtype=tl.float32)
+    else:
+        fill = value + tl.zeros(m.shape, dtype=tl.float32)
+    out = tl.where(masked, fill.to(xv.dtype), xv)  # kept units: x's own bits
+    tl.store(out_ptr + bg * M + m, out, mask=inb)
+
+
+# Units per tile of the select kernel and elements per program of the fill kernel (a power of 2,
+# >= 4). The interpreter pays per operation, not per element: it gets far larger blocks.
+INTERPRETED = isinstance(_select_kernel, InterpretedFunction)
+if INTERPRETED:
+    SELECT_BLOCK, FILL_BLOCK = 65536, 16384
+else:
+    SELECT_BLOCK, FILL_BLOCK = 4096, 2048
+
+
+def _check_args(x, score, k, fill, offset):
+    if not x.is_floating_point() or x.dim() != 3:
+        raise ValueError(f"x: expected a floating-point (B, G, M) tensor, got "
+                         f"{tuple(x.shape)} {x.dtype}")
+    B, _, M = x.shape
+    if not score.is_floating_point() or score.dim() != 3 or score.shape[0] != B \
+            or score.shape[2] != M or score.shape[1] < 1:
+        raise ValueError(f"score: expected a floating-point ({B}, S >= 1, {M}) tensor, got "
+                         f"{tuple(score.shape)} {score.dtype}")
+    if k.dtype not in (torch.int32, torch.int64) or k.shape != (B,):
+        raise ValueError(f"k: expected a ({B},) int32 or int64 tensor, got {tuple(k.shape)} {k.dtype}")
+    for name, t in (("score", score), ("k", k)):
+        if t.device != x.device:
+            raise ValueError(f"{name}: expected a tensor on x's device {x.device}, got {t.device}")
+    if fill not in FILLS:
+        raise ValueError(f"fill: expected one of {tuple(FILLS)}, got {fill!r}")
+    if offset < 0:
+        raise ValueError(f"offset: expected >= 0, got {offset}")
+    if B:  # on the device for CUDA tensors: no host sync
+        torch._assert_async(((k >= 0) & (k <= M)).all(), f"k: expected 0 <= k[b] <= M = {M}")
+
+
+def launch(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool = True,
+           fill: str = "uniform", value: float = 0.0, seed: int = 0, offset: int = 0,
+           select_block: int = SELECT_BLOCK, fill_block: int = FILL_BLOCK):
+    """The op's body; the block sizes are parameters so tests can cut small rows into tiles."""
+    _check_args(x, score, k, fill, offset)
+    B, G, M = x.shape
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    masked = torch.empty((B, M), dtype=torch.bool, device=x.device)
+    if B == 0 or M == 0:
+        out.copy_(x)
+        masked.zero_()
+        return out, masked
+    x, score, k = x.contiguous(), score.contiguous(), k.contiguous()
+    keys = torch.empty((B, M), dtype=torch.int32, device=x.device)
+    stats = torch.empty((B * G, 2), dtype=torch.float32, device=x.device)
+    mode = FILLS[fill]
+    wrap_triton(_select_kernel)[(B,)](
+        x, score, k, keys, masked, stats, G, score.shape[1], M,
+        ABS=abs, FILL=mode, BLOCK=min(select_block, triton.next_power_of_2(M)),
+        BITS=DIGIT_BITS, num_warps=8)
+    # + 3: a row's first group of four counters may start up to 3 elements before it.
+    groups = min(fill_block, triton.next_power_of_2(M + 3)) // 4
+    rows = fill_block // (4 * groups)
+    tiles = triton.cdiv(M + 3, 4 * groups)
+    wrap_triton(_fill_kernel)[(triton.cdiv(B * G, rows) * tiles,)](
+        x, masked, stats, out, B * G, G, M, tiles, seed, offset, value,
+        FILL=mode, ROWS=rows, GROUPS=groups, ROUND_EACH=not INTERPRETED, num_warps=4)
+    return out, masked
+
+
+@triton_op("smoot::mask_triton", mutates_args=(), schema=SCHEMA)
+def mask_triton(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool = True,
+                fill: str = "uniform", value: float = 0.0, seed: int = 0,
+                offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    return launch(x, score, k, abs=abs, fill=fill, value=value, seed=seed, offset=offset)
+
+
+_autograd.setup_mask_autograd("smoot::mask_triton")
