@@ -136,14 +136,17 @@ class TrainConfig:
 def _device(name: str, local_rank: int) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device: expected auto, cpu, cuda or cuda:N, got {name!r}")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"--device: {name!r} requested but CUDA is not available (use cpu)")
         if dev.index is None:
             dev = torch.device("cuda", local_rank)
-    elif dev.type != "cpu":
-        raise ValueError(f"--device: expected auto, cpu, cuda or cuda:N, got {name!r}")
     return dev
 
 

@@ -1,0 +1,178 @@
+"""SaliencyGuidedTraining: the saliency, the loss, SMOOT's k vector, state, errors, compile."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import smoot_ext
+from smoot_ext.models import build_model
+from smoot_ext.training.guided import GuidedConfig, SaliencyGuidedTraining
+from smoot_ext.training.saliency import input_gradient
+
+
+def _linear(c=1, s=8, classes=10):
+    # No dropout or BatchNorm: the loss can then be recomputed by hand, bit for bit.
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * s * s, 32), nn.Tanh(), nn.Linear(32, classes))
+
+
+def _batch(b=12, c=1, s=8, classes=10, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, c, s, s, generator=g), torch.randint(0, classes, (b,), generator=g)
+
+
+def test_input_gradient_is_the_target_logit_gradient_in_eval_mode():
+    torch.manual_seed(0)
+    model = build_model("cnn", 1, 10, 8).train()  # dropout on: the gradient must not see it
+    x, y = _batch()
+    g = input_gradient(model, x, y)
+    assert model.training
+    assert all(p.grad is None for p in model.parameters())
+    model.eval()
+    for b in (0, 7):
+        xb = x[b:b + 1].clone().requires_grad_(True)
+        model(xb)[0, y[b]].backward()
+        torch.testing.assert_close(g[b:b + 1], xb.grad, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match=r"target: expected shape \(12,\)"):
+        input_gradient(model, x, y[:3])
+
+
+@pytest.mark.parametrize("method", ["sgt", "smoot"])
+@pytest.mark.parametrize("unit,fill", [("pixel", "uniform"), ("feature", "mean")])
+def test_loss_and_k_update_match_a_hand_computation(method, unit, fill):
+    model = _linear(c=3)
+    x, y = _batch(c=3)
+    index = torch.tensor([3, 17, 5, 0, 9, 11, 2, 8, 30, 31, 12, 14])
+    cfg = GuidedConfig(method=method, unit=unit, fill=fill, lam=0.7, alpha=0.8)
+    sgt = SaliencyGuidedTraining(model, cfg, num_samples=32, input_shape=(3, 8, 8), seed=5)
+    M = 64 if unit == "pixel" else 192
+    assert (sgt.num_units, sgt.k_init, sgt.kmin, sgt.kmax) == (M, M // 2, math.floor(0.2 * M), math.floor(0.8 * M))
+    if method == "smoot":  # varied k per sample, as after some epochs
+        sgt.k = torch.randint(sgt.kmin, sgt.kmax + 1, (32,), generator=torch.Generator().manual_seed(2))
+    k_before = None if sgt.k is None else sgt.k.clone()
+    gen_state = sgt.generator.get_state()
+
+    out = sgt.loss(x, y, index)
+
+    grad = input_gradient(model, x, y)
+    k = k_before[index] if method == "smoot" else M // 2
+    xm, _ = smoot_ext.mask(x, grad, k, unit=unit, fill=fill,
+                           generator=torch.Generator().set_state(gen_state))
+    logits, logits_m = model(x), model(xm)
+    p, logq = F.softmax(logits, 1), F.log_softmax(logits_m, 1)
+    kl = (p * (torch.log(p) - logq)).sum(1).mean()
+    torch.testing.assert_close(out.loss, F.cross_entropy(logits, y) + 0.7 * kl, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out.kl, kl, rtol=1e-5, atol=1e-6)
+    assert out.loss.requires_grad and not out.kl.requires_grad
+    if method == "sgt":
+        assert sgt.k is None and sgt.k_stats() == {"min": M // 2, "median": M // 2, "max": M // 2, "mean": M // 2}
+        return
+    k_new, _ = smoot_ext.update_k(logits, logits_m, k_before[index], alpha=0.8, mu=10.0, n=5,
+                                  kmin=sgt.kmin, kmax=sgt.kmax)
+    assert torch.equal(sgt.k[index], k_new)
+    untouched = torch.ones(32, dtype=torch.bool)
+    untouched[index] = False
+    assert torch.equal(sgt.k[untouched], k_before[untouched])
+
+
+def test_baseline_is_cross_entropy_and_has_no_k():
+    model = _linear()
+    x, y = _batch()
+    sgt = SaliencyGuidedTraining(model, GuidedConfig(method="baseline"), num_samples=12, input_shape=(1, 8, 8))
+    out = sgt.loss(x, y, torch.arange(12))
+    torch.testing.assert_close(out.loss, F.cross_entropy(model(x), y))
+    assert sgt.k is None and sgt.k_stats()["max"] == 0
+
+
+def test_smoot_k_moves_and_stays_in_bounds_over_steps():
+    torch.manual_seed(0)
+    model = build_model("cnn", 1, 10, 8)
+    opt = torch.optim.Adadelta(model.parameters(), lr=1.0)
+    sgt = SaliencyGuidedTraining(model, GuidedConfig(method="smoot"), num_samples=48, input_shape=(1, 8, 8))
+    x, y = _batch(48)
+    for _ in range(4):
+        out = sgt.loss(x, y, torch.arange(48))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    assert (sgt.k != 32).any()
+    assert sgt.k.min() >= 12 and sgt.k.max() <= 51
+    st = sgt.k_stats()
+    assert st["min"] <= st["median"] <= st["max"] and st["median"] == sgt.k.float().median().item()
+    sgt.sync_k()  # no process group: a no-op
+    assert (sgt.k != 32).any()
+
+
+def test_state_dict_round_trip_and_mismatch():
+    model = _linear()
+    cfg = GuidedConfig(method="smoot")
+    a = SaliencyGuidedTraining(model, cfg, num_samples=20, input_shape=(1, 8, 8), seed=1)
+    a.k[3] = 40
+    torch.rand(3, generator=a.generator)
+    b = SaliencyGuidedTraining(model, cfg, num_samples=20, input_shape=(1, 8, 8), seed=2)
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a.k, b.k)
+    assert torch.equal(torch.rand(4, generator=a.generator), torch.rand(4, generator=b.generator))
+    with pytest.raises(ValueError, match="k vector of 20 samples, this object has 21"):
+        SaliencyGuidedTraining(model, cfg, num_samples=21, input_shape=(1, 8, 8)).load_state_dict(a.state_dict())
+    with pytest.raises(ValueError, match="method 'smoot'.*method 'sgt'"):
+        SaliencyGuidedTraining(model, GuidedConfig(method="sgt"), num_samples=20,
+                               input_shape=(1, 8, 8)).load_state_dict(a.state_dict())
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(method="smoth"), "method: expected one of baseline, sgt, smoot, got 'smoth'"),
+    (dict(unit="patch"), "unit: expected one of feature, pixel"),
+    (dict(fill="zero"), "fill: expected one of uniform, constant, mean"),
+    (dict(k_init=1.5), r"k_init: expected a fraction of the units in \[0, 1\], got 1.5"),
+    (dict(k_min=-0.1), r"k_min: expected a fraction"),
+    (dict(k_min=0.6, k_max=0.4), "k_min: expected k_min <= k_max, got k_min=0.6 > k_max=0.4"),
+    (dict(k_init=0.9), r"k_init: expected a value in \[k_min, k_max\] = \[0.2, 0.8\]"),
+    (dict(alpha=2.0), r"alpha: expected a weight in \[0, 1\]"),
+    (dict(n=0), "n: expected >= 1"),
+    (dict(lam=float("nan")), "lam: expected a finite value"),
+])
+def test_config_errors_name_the_option(change, message):
+    with pytest.raises(ValueError, match=message):
+        SaliencyGuidedTraining(_linear(), GuidedConfig(**change), num_samples=4, input_shape=(1, 8, 8))
+
+
+def test_sgt_may_start_outside_smoots_bounds():
+    sgt = SaliencyGuidedTraining(_linear(), GuidedConfig(method="sgt", k_init=0.9), num_samples=4,
+                                 input_shape=(1, 8, 8))
+    assert sgt.k_init == 57
+
+
+def test_compiled_model_gives_the_eager_loss():
+    model = _linear()
+    compiled = torch.compile(model, backend="aot_eager")  # inductor's C++ build is too slow for a test
+    x, y = _batch()
+    index = torch.arange(12)
+    eager = SaliencyGuidedTraining(model, GuidedConfig(), num_samples=12, input_shape=(1, 8, 8), seed=3)
+    comp = SaliencyGuidedTraining(compiled, GuidedConfig(), num_samples=12, input_shape=(1, 8, 8), seed=3)
+    for _ in range(2):
+        a, b = eager.loss(x, y, index), comp.loss(x, y, index)
+        torch.testing.assert_close(a.loss, b.loss, rtol=1e-5, atol=1e-6)
+        assert torch.equal(eager.k, comp.k)
+        b.loss.backward()
+        assert model[1].weight.grad is not None
+        model.zero_grad()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_smoot_step_on_gpu_matches_cpu_k():
+    model = _linear()
+    x, y = _batch()
+    index = torch.arange(12)
+    cpu = SaliencyGuidedTraining(model, GuidedConfig(), num_samples=12, input_shape=(1, 8, 8), seed=3)
+    cpu.loss(x, y, index)
+    gpu_model = _linear().cuda()
+    gpu = SaliencyGuidedTraining(gpu_model, GuidedConfig(), num_samples=12, input_shape=(1, 8, 8),
+                                 device="cuda", seed=3)
+    out = gpu.loss(x.cuda(), y.cuda(), index)
+    out.loss.backward()
+    assert gpu.k.device.type == "cuda"
+    # Same seed and masks; logits differ in rounding only, so k agrees but for rare ties.
+    assert (gpu.k.cpu() == cpu.k).float().mean() >= 0.9
