@@ -29,9 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"saliency methods, from: {', '.join(METHODS)} (default: saliency integrated_gradients)")
     p.add_argument("--percentages", nargs="+", type=float, default=list(DEFAULT_PERCENTAGES),
                    help="percent of units removed, increasing, in [0, 100] (default 0 10 ... 90)")
-    p.add_argument("--fill", default="background", choices=FILLS,
-                   help="value of removed units: black in the data's units, or uniform in the kept "
-                        "units' range as in training (default background)")
+    p.add_argument("--fill", default="uniform", choices=FILLS,
+                   help="value of removed units: uniform in the kept units' range, the paper's masking "
+                        "(default), or background: black in the data's units")
     p.add_argument("--unit", default="pixel", choices=("pixel", "feature"),
                    help="remove whole pixels (all channels) or single features (default pixel)")
     p.add_argument("--signed", action="store_true", help="rank by the signed attribution instead of |.|")

@@ -290,8 +290,10 @@ def test_background_may_differ_per_channel():
             return torch.zeros(x.shape[0], 2)
 
     scores = torch.tensor([[4.0, 3.0, 2.0, 1.0]] * 2)  # pixel 0 first
-    correct_after_removal(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 25], background=(0.5, -1.0))
+    correct_after_removal(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 25], fill="background",
+                          background=(0.5, -1.0))
     torch.testing.assert_close(seen[1][:, :, 0, 0], torch.tensor([[0.5, -1.0]] * 2))
     assert (seen[1][:, :, 0, 1:] == 1).all() and (seen[1][:, :, 1] == 1).all()
     with pytest.raises(ValueError, match="background"):
-        correct_after_removal(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 25], background=(1, 2, 3))
+        correct_after_removal(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 25], fill="background",
+                              background=(1, 2, 3))

@@ -49,7 +49,7 @@ def correct_after_removal(
     percentages: Sequence[float],
     *,
     unit: str = "pixel",
-    fill: str = "background",
+    fill: str = "uniform",
     background=0.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:

@@ -27,11 +27,11 @@ METHODS = (
 class AttributionConfig:
     """Knobs of the Captum methods (the defaults are Captum's or the methods' papers')."""
 
-    ig_steps: int = 50  # IntegratedGradients path steps (Gauss-Legendre)
+    ig_steps: int = 32  # IntegratedGradients steps (Gauss-Legendre): 0.5% from a 200-step result on MNIST
     nt_samples: int = 10  # SmoothGrad: noisy copies per image
     noise: float = 0.15  # SmoothGrad / GradientShap noise std, as a fraction of the data range
     shap_samples: int = 10  # GradientShap: random baseline draws per image
-    internal_batch_size: int = 2048  # cap on the images*steps pushed through the model at once
+    internal_batch_size: int = 1000  # images x steps per forward pass in IntegratedGradients
 
 
 def check_methods(methods) -> list[str]:
@@ -59,10 +59,11 @@ def attribute(
     """Attribution of `target[b]`'s logit to each element of `x[b]`, for the whole batch.
 
     `baseline` is the reference input value, one or one per channel (IntegratedGradients,
-    DeepLift, GradientShap): the data's background level, so "absence of signal" means a blank image and not 0 in
-    normalised units. `data_range` scales the SmoothGrad/GradientShap noise. The model must be
-    in eval mode (dropout would make the maps random). SmoothGrad and GradientShap draw their
-    noise from the global RNG inside Captum, so it is forked and seeded here for repeatability.
+    DeepLift, GradientShap): the data's background level, so "absence of signal" means a blank
+    image and not 0 in normalised units. `data_range` scales the SmoothGrad/GradientShap noise.
+    The model must be in eval mode (dropout would make the maps random). SmoothGrad and
+    GradientShap draw their noise from the global RNG inside Captum, so it is forked and seeded
+    here for repeatability.
     """
     check_methods([method])
     if model.training:

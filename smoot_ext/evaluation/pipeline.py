@@ -45,7 +45,7 @@ def load_models(checkpoints: list[tuple[str | None, str]], device: str = "cpu") 
     return loaded
 
 
-def run_evaluation(checkpoints: list[str], *, out: str, methods, percentages, fill="background",
+def run_evaluation(checkpoints: list[str], *, out: str, methods, percentages, fill="uniform",
                    unit="pixel", abs=True, dataset=None, data_dir=None, num_test=1000, batch_size=250,
                    seed=0, grid_images=6, attribution=AttributionConfig(), device="cpu") -> dict:
     """Loads the checkpoints and their test set, evaluates, writes JSON/CSV/PNG/markdown to `out`.
@@ -69,7 +69,7 @@ def run_evaluation(checkpoints: list[str], *, out: str, methods, percentages, fi
         test = test.subset(num_test, seed)
     x, y, masks = test.images, test.labels, test.masks
     # Black (raw 0) in the data's normalised units, per channel: the removal fill and the baseline.
-    config.background = tuple(-m / s for m, s in zip(bundle.mean, bundle.std))
+    config.background = tuple((0.0 - m) / s for m, s in zip(bundle.mean, bundle.std))
     config.data_range = float(x.max() - x.min())
 
     batches = [(x[i:i + batch_size], y[i:i + batch_size]) + (() if masks is None else (masks[i:i + batch_size],))

@@ -20,7 +20,7 @@ RANDOM = "random"  # the random-ranking baseline's key among the saliency method
 class EvalConfig:
     methods: list[str] = field(default_factory=lambda: ["saliency", "integrated_gradients"])
     percentages: list[float] = field(default_factory=lambda: list(DEFAULT_PERCENTAGES))
-    fill: str = "background"  # what replaces removed units: the background level or the paper's uniform fill
+    fill: str = "uniform"  # what replaces removed units: the paper's uniform fill (as in training) or the background
     background: tuple = (0.0,)  # black in the data's (normalised) units, per channel; also the attribution baseline
     data_range: float = 1.0  # max - min of the data, scales SmoothGrad/GradientShap noise
     unit: str = "pixel"  # rank and remove whole pixels (all channels) or single features
@@ -65,7 +65,8 @@ def evaluate(
     maps = {"images": [], "labels": [], "saliency": {m: {n: [] for n in names} for m in config.methods}}
     seen = 0
     has_region = False
-    for batch in tqdm(batches, total=total, desc="evaluate", unit="batch"):
+    bar = tqdm(total=None if total is None else total * len(names), desc="evaluate", unit="model-batch")
+    for batch in batches:
         x, y = batch[0].to(device), batch[1].to(device)
         region = batch[2] if len(batch) > 2 else None
         has_region = region is not None
@@ -92,7 +93,9 @@ def evaluate(
                     ps = unit_scores(a, unit="pixel", abs=config.abs)
                     loc[n][m]["precision_at_region"].append(precision_at_region(ps, region).cpu())
                     loc[n][m]["auroc"].append(auroc(ps, region).cpu())
+            bar.update(1)
         seen += x.shape[0]
+    bar.close()
     if seen == 0:
         raise ValueError("batches: expected at least one test batch, got none")
 
