@@ -85,7 +85,10 @@ def run_evaluation(checkpoints: list[str], *, out: str, methods, percentages, fi
         results["models"][name]["info"] = {
             "checkpoint": path, "method": meta.get("method"),
             "epoch": meta.get("epoch"), "k_min": _int(k.get("min")), "k_median": _int(k.get("median")),
-            "k_max": _int(k.get("max")), "num_units": meta.get("num_units")}
+            "k_max": _int(k.get("max")), "num_units": meta.get("num_units"),
+            # The trainer's own last test accuracy, on its (usually full) test set.
+            "train_test_acc": None if not meta.get("metrics") else 100.0 * meta["metrics"]["test_acc"],
+            "train_test_subset": meta.get("config", {}).get("test_subset")}
     figures = plot_curves(results, out) + plot_saliency_grid(maps, out)
     results["files"] = {k: str(v) for k, v in write_report(results, out, figures).items()}
     results["files"]["figures"] = [str(p) for p in figures]
@@ -94,3 +97,4 @@ def run_evaluation(checkpoints: list[str], *, out: str, methods, percentages, fi
 
 def _int(v):
     return None if v is None else int(round(float(v)))
+

@@ -63,7 +63,7 @@ def plot_saliency_grid(maps: dict, out_dir: str | Path) -> list[Path]:
                 if r == 0:
                     axes[r, c].set_title(name, fontsize=9)
         axes[0, 0].set_title("input", fontsize=9)
-        fig.suptitle(f"|{m}| saliency", fontsize=10)
+        fig.suptitle(f"{m}: |attribution| per pixel", fontsize=10)
         fig.tight_layout()
         path = out_dir / f"saliency_{m}.png"
         fig.savefig(path, dpi=100)

@@ -78,12 +78,13 @@ def markdown(results: dict, figures=()) -> str:
     ]
     for m in methods:
         lines += [f"## Accuracy drop: {m}", "",
-                  "| Method | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC | AUC (random order) |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| Method | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC | AUC (random order) "
+                  "| Trainer's test accuracy |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for name, entry in models.items():
             c, r = entry["curves"][m], entry["curves"][RANDOM]
             lines.append(f"| {name} | {results['num_test']} | " + " | ".join(_k(entry))
-                         + f" | {entry['accuracy']:.2f}% | {c['auc']:.2f} | {r['auc']:.2f} |")
+                         + f" | {entry['accuracy']:.2f}% | {c['auc']:.2f} | {r['auc']:.2f} | {_trainer_acc(entry)} |")
         lines.append("")
     if any(key in entry["curves"][m] for entry in models.values() for m in methods for key in LOCALIZATION):
         lines += ["## Localisation against the ground-truth region (mean over images)", "",
@@ -110,3 +111,12 @@ def markdown(results: dict, figures=()) -> str:
 def _k(entry: dict) -> list[str]:
     info = entry.get("info", {})
     return [str(info[key]) if info.get(key) is not None else "-" for key in ("k_min", "k_median", "k_max")]
+
+
+def _trainer_acc(entry: dict) -> str:
+    """The training run's last test accuracy (full test set unless it ran on a subset)."""
+    info = entry.get("info", {})
+    if info.get("train_test_acc") is None:
+        return "-"
+    sub = info.get("train_test_subset")
+    return f"{info['train_test_acc']:.2f}% ({sub or 'full'} test)"
