@@ -236,4 +236,8 @@ def mask_triton(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: b
     return launch(x, score, k, abs=abs, fill=fill, value=value, seed=seed, offset=offset)
 
 
+# triton_op traces mask_triton itself for fake tensors, which works only with compiled kernels:
+# the interpreter's kernels would touch the fake data.
+if INTERPRETED:
+    mask_triton.register_fake(_autograd.fake_mask)
 _autograd.setup_mask_autograd("smoot::mask_triton")

@@ -5,14 +5,18 @@ import torch
 import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
+from triton.runtime.interpreter import InterpretedFunction
 
+from .. import _autograd
+
+INF = tl.constexpr(float("inf"))
 SCHEMA = ("(Tensor logits, Tensor logits_masked, Tensor k, *, float alpha, float mu, int n, "
           "int kmin, int kmax) -> (Tensor k_new, Tensor delta)")
 
 
 @triton.jit
 def _softmax(ptr, cols, inb):
-    z = tl.load(ptr + cols, mask=inb, other=-float("inf")).to(tl.float32)
+    z = tl.load(ptr + cols, mask=inb, other=-INF).to(tl.float32)
     e = tl.exp(z - tl.max(z, 0))
     e = tl.where(inb, e, 0.0)
     return e / tl.sum(e, 0)
@@ -77,3 +81,8 @@ def update_k_triton(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.
             logits.contiguous(), logits_masked.contiguous(), k, k_new, delta, C, min(n, C),
             alpha, 1.0 - alpha, mu, kmin, kmax, BLOCK=triton.next_power_of_2(C))
     return k_new, delta
+
+
+# As for mask_triton: tracing the op itself for fake tensors needs compiled kernels.
+if isinstance(_update_k_kernel, InterpretedFunction):
+    update_k_triton.register_fake(_autograd.fake_update_k)
