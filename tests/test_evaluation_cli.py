@@ -64,6 +64,8 @@ def test_cli_writes_the_report(tmp_path):
     (["--percentages", "-10", "50"], "--percentages"),
     (["--num-test", "-3"], "--num-test"),
     (["--ig-steps", "0"], "--ig-steps"),
+    (["--grid-images", "0"], "--grid-images"),
+    (["--fill", "zeros"], "--fill"),
 ])
 def test_cli_bad_input_names_the_option(tmp_path, capsys, args, option):
     ckpt = _checkpoint(tmp_path / "b.pt", "baseline")

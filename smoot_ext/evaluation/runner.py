@@ -34,6 +34,8 @@ class EvalConfig:
         self.percentages = check_percentages(self.percentages)
         check_fill(self.fill)
         self.background = tuple(float(v) for v in torch.as_tensor(self.background).reshape(-1))
+        if self.grid_images < 1:
+            raise ValueError(f"--grid-images: expected >= 1 image rows, got {self.grid_images}")
         if self.unit not in ("pixel", "feature"):
             raise ValueError(f"--unit: expected 'pixel' or 'feature', got {self.unit!r}")
 
