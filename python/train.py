@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--signed", dest="abs", action="store_false", help="rank by the signed gradient, not its magnitude")
     a("--num-workers", type=int, default=d.num_workers, help="DataLoader workers (default: %(default)s)")
     a("--compile", action="store_true", help="torch.compile the model")
-    a("--threads", type=int, default=d.threads, help="torch CPU threads, 0 = torch's default")
+    a("--threads", type=int, help="torch CPU threads, 0 = torch's default (default: 1 for digits, 0 otherwise)")
     a("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
     a("--out", help="output folder (default: runs/<dataset>-<method>[-<model>])")
     a("--resume", action="store_true", help="continue from <out>/checkpoint.pt")

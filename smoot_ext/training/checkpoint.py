@@ -7,8 +7,8 @@ Public API (stable):
     load_model(path, map_location="cpu") -> (model, meta)
 
 A checkpoint written by the trainer (``smoot_ext.training.loop``) is a dict with
-``format`` (``FORMAT``), ``meta``, ``model`` (state_dict of the bare model: no DDP ``module.`` or
-``torch.compile`` ``_orig_mod.`` prefixes), ``optimizer``, ``trainer`` (the
+``format`` (``FORMAT``), ``meta``, ``model`` (state_dict of the model itself, not of its DDP
+or torch.compile wrapper: no ``module.`` or ``_orig_mod.`` prefixes), ``optimizer``, ``trainer`` (the
 ``SaliencyGuidedTraining`` state: the k vector and the mask generator), ``rng`` (one entry per
 rank), ``epoch`` (epochs completed) and ``history`` (one metrics dict per epoch).
 
@@ -58,17 +58,6 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{path!r} is not a smoot_ext checkpoint (format {FORMAT!r}, found {found!r})")
     return state
-
-
-def bare_model(model: torch.nn.Module) -> torch.nn.Module:
-    """The module under DDP and torch.compile wrappers (whose state_dict has no prefixes)."""
-    while True:
-        if isinstance(model, torch.nn.parallel.DistributedDataParallel):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
-            return model
 
 
 def load_model(path: str, map_location="cpu"):

@@ -36,17 +36,20 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from ..data import DATASETS, load_dataset, make_loader
 from ..models import MODELS, build_model
 from ..ops import BACKENDS
-from .checkpoint import FORMAT, bare_model, load_checkpoint, save_checkpoint
+from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from .guided import GuidedConfig, SaliencyGuidedTraining
 
 OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
 # The paper trains 100 epochs; digits and synthetic are small enough to need far fewer.
 DEFAULT_EPOCHS = {"digits": 30, "synthetic": 20}
 DEFAULT_BATCH = {"digits": 64}
+# 8x8 images leave too little work per op to share between threads; elsewhere torch's default.
+DEFAULT_THREADS = {"digits": 1}
 DEFAULT_LR = {"cnn": 1.0, "resnet": 1.0, "deit_tiny": 0.001}  # Adadelta, as in the paper
 METRICS = ("epoch", "train_loss", "train_ce", "train_kl", "train_acc", "test_loss", "test_acc",
            "k_min", "k_median", "k_max", "k_mean", "time_s")
@@ -94,7 +97,7 @@ class TrainConfig:
     abs: bool = True
     num_workers: int = 0
     compile: bool = False
-    threads: int = 0                 # torch CPU threads; 0: torch's default
+    threads: int | None = None       # torch CPU threads; 0: torch's; None: DEFAULT_THREADS or 0
     progress: bool = True
     out: str | None = None           # None: runs/<dataset>-<method>[-<model> if not cnn]
     resume: bool = False
@@ -110,6 +113,7 @@ class TrainConfig:
         c.epochs = DEFAULT_EPOCHS.get(c.dataset, 100) if c.epochs is None else c.epochs
         c.batch_size = DEFAULT_BATCH.get(c.dataset, 256) if c.batch_size is None else c.batch_size
         c.lr = DEFAULT_LR[c.model] if c.lr is None else c.lr
+        c.threads = DEFAULT_THREADS.get(c.dataset, 0) if c.threads is None else c.threads
         c.out = c.out or os.path.join(
             "runs", f"{c.dataset}-{c.method}" + ("" if c.model == "cnn" else f"-{c.model}"))
         for name, low in (("epochs", 1), ("batch_size", 1), ("num_workers", 0), ("threads", 0),
@@ -120,8 +124,7 @@ class TrainConfig:
         if not c.lr > 0:
             raise ValueError(f"--lr: expected a learning rate > 0, got {c.lr}")
         try:
-            self_guided = c.guided(alpha=0.95 if c.alpha is None else c.alpha)
-            self_guided.validate()
+            c.guided(alpha=0.95 if c.alpha is None else c.alpha).validate()
         except ValueError as e:  # name the command-line option, not the field
             name, rest = str(e).split(":", 1)
             raise ValueError(f"--{name.replace('_', '-').replace('lam', 'lambda')}:{rest}") from None
@@ -266,8 +269,12 @@ def train(config: TrainConfig) -> TrainResult:
 def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str) -> TrainResult:
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    if world > 1 and rank != 0:
+        dist.barrier()  # rank 0 downloads (if asked) before the others read
     bundle = load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download and rank == 0,
                           subset=cfg.subset, test_subset=cfg.test_subset, seed=cfg.seed)
+    if world > 1 and rank == 0:
+        dist.barrier()
     alpha = bundle.alpha if cfg.alpha is None else cfg.alpha
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -299,8 +306,6 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
                   f"taken from the command line: {', '.join(RESUME_OVERRIDES)})", file=sys.stderr)
     if rank == 0:
         os.makedirs(cfg.out, exist_ok=True)
-    from tqdm import tqdm
-
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         run_model.train()
@@ -324,7 +329,7 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
             if (step + 1) % check_every == 0 or step + 1 == len(loader):
                 if _check_finite(sums[0], world):
                     raise NonFiniteLoss(
-                        f"the loss became {out.loss.item()} at epoch {epoch + 1}, step {step + 1}: "
+                        f"the loss became {sums[0].item()} at epoch {epoch + 1}, step {step + 1}: "
                         f"stopping (try a lower --lr). " + (
                             f"The last good checkpoint, after epoch {history[-1]['epoch']}, is "
                             f"kept at {ckpt_path}" if history else "No checkpoint was written."))
@@ -349,7 +354,7 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
         if rank == 0:
             save_checkpoint(ckpt_path, {
                 "format": FORMAT, "meta": _meta(cfg, bundle, sgt, epoch + 1, history),
-                "model": bare_model(model).state_dict(), "optimizer": opt.state_dict(),
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "trainer": sgt.state_dict(), "rng": rngs, "epoch": epoch + 1,
                 "history": history, "sampler": {"seed": cfg.seed, "next_epoch": epoch + 1}})
             _write_metrics(cfg.out, history)
