@@ -1,4 +1,6 @@
 """Saliency evaluation: attributions, accuracy-drop curves and AUC, localisation, plots, errors."""
+import warnings
+
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
@@ -297,3 +299,14 @@ def test_background_may_differ_per_channel():
     with pytest.raises(ValueError, match="background"):
         correct_after_removal(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 25], fill="background",
                               background=(1, 2, 3))
+
+
+def test_deeplift_warns_when_the_model_has_no_nonlinearity_modules():
+    x, y = torch.rand(2, 1, 4, 4), torch.tensor([0, 1])
+    with pytest.warns(UserWarning, match="deeplift: the model has no nn.ReLU"):
+        attribute(Linear((1, 4, 4)).eval(), x, y, "deeplift", baseline=0.0, data_range=1.0)
+    with_relu = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2)).eval()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        attribute(with_relu, x, y, "deeplift", baseline=0.0, data_range=1.0)
+    assert not [w for w in seen if "deeplift: the model" in str(w.message)]

@@ -6,6 +6,7 @@ localisation metrics.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -87,6 +88,7 @@ def attribute(
                 nt_samples_batch_size=max(1, config.internal_batch_size // x.shape[0]),
                 target=target, abs=False)
         elif method == "deeplift":
+            _warn_if_deeplift_degenerates(model)
             out = captum_attr.DeepLift(model).attribute(x, baselines=ref, target=target)
         elif method == "gradient_shap":
             # One blank reference image; the per-draw Gaussian noise spreads the baseline.
@@ -95,6 +97,18 @@ def attribute(
         else:  # input_x_gradient
             out = captum_attr.InputXGradient(model).attribute(x, target=target)
     return out.detach()
+
+
+def _warn_if_deeplift_degenerates(model: torch.nn.Module) -> None:
+    """Captum applies DeepLift's rules only to non-linearities that are modules (nn.ReLU, ...);
+    through functional ones (F.relu, F.max_pool2d) it back-propagates plain gradients, and with
+    none left DeepLift equals (x - baseline) * gradient."""
+    from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
+
+    if not any(isinstance(mod, tuple(SUPPORTED_NON_LINEAR)) for mod in model.modules()):
+        warnings.warn("deeplift: the model has no nn.ReLU/nn.MaxPool2d/... modules (functional "
+                      "non-linearities?), so Captum's DeepLift reduces to (x - baseline) * gradient here",
+                      stacklevel=3)
 
 
 def unit_scores(attribution: torch.Tensor, *, unit: str = "pixel", abs: bool = True) -> torch.Tensor:
