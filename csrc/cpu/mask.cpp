@@ -47,7 +47,7 @@ struct Scratch {
   std::vector<uint32_t> cidx;    // candidate indices
   std::vector<uint64_t> packed;  // (key << 32 | index) for the final small selection
   std::vector<uint32_t> words;   // Philox words of one chunk
-  uint32_t hist[1 << kMaxDigitBits];
+  uint32_t hist[2][1 << kMaxDigitBits];  // two interleaved histograms: half the store chains
 
   explicit Scratch(int64_t M)
       : u(M), keys(M), ckey(M), cidx(M), packed(kSmallSelect), words(4 * kChunkBlocks) {}
@@ -62,7 +62,8 @@ inline uint64_t pack(uint32_t key, uint32_t idx) { return (static_cast<uint64_t>
 // over all its bins whatever their magnitude; each pass narrows the range by 2^11 or more.
 uint64_t select_kth(const uint32_t* keys, int64_t M, int64_t k, uint32_t lo, uint32_t hi,
                     Scratch& s) {
-  uint32_t* hist = s.hist;
+  uint32_t* h0 = s.hist[0];
+  uint32_t* h1 = s.hist[1];
   uint32_t* ck = s.ckey.data();
   uint32_t* ci = s.cidx.data();
   const uint32_t* src_key = keys;
@@ -81,30 +82,46 @@ uint64_t select_kth(const uint32_t* keys, int64_t M, int64_t k, uint32_t lo, uin
                                 4, kMaxDigitBits);
     const int width = std::bit_width(hi - lo);
     const int shift = width > bits ? width - bits : 0;
-    std::fill(hist, hist + ((hi - lo) >> shift) + 1, 0u);
-    for (int64_t i = 0; i < n; ++i) ++hist[(src_key[i] - lo) >> shift];
+    const uint32_t bins = ((hi - lo) >> shift) + 1;
+    std::fill(h0, h0 + bins, 0u);
+    std::fill(h1, h1 + bins, 0u);
+    int64_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+      ++h0[(src_key[i] - lo) >> shift];
+      ++h1[(src_key[i + 1] - lo) >> shift];
+    }
+    if (i < n) ++h0[(src_key[i] - lo) >> shift];
     uint32_t d = 0;
     int64_t below = 0;
-    while (below + hist[d] < k) below += hist[d++];
+    while (below + h0[d] + h1[d] < k) below += h0[d] + h1[d], ++d;
     k -= below;
-    const int64_t count = hist[d];
+    const int64_t count = h0[d] + h1[d];
     // Keep the candidates with digit d, in index order (in place after the first pass).
     int64_t j = 0;
-    if (count * 16 < n) {  // few: a rarely taken branch is cheapest
-      for (int64_t i = 0; i < n; ++i) {
-        const uint32_t key = src_key[i];
-        if (((key - lo) >> shift) == d) {
-          ck[j] = key;
+    auto in_bin = [=](uint32_t key) { return ((key - lo) >> shift) == d; };
+    if (count * 16 < n) {  // few: test 16 keys at a time (vectorised), then take them
+      auto take = [&](int64_t i) {
+        if (in_bin(src_key[i])) {
+          ck[j] = src_key[i];
           ci[j++] = src_idx ? src_idx[i] : static_cast<uint32_t>(i);
         }
+      };
+      int64_t i = 0;
+      for (; i + 16 <= n; i += 16) {
+        int any = 0;
+#pragma omp simd reduction(| : any)
+        for (int t = 0; t < 16; ++t) any |= in_bin(src_key[i + t]);
+        if (any)
+          for (int t = 0; t < 16; ++t) take(i + t);
       }
+      for (; i < n; ++i) take(i);
     } else {  // many: branch-free
       for (int64_t i = 0; i < n; ++i) {
         const uint32_t key = src_key[i];
         const uint32_t idx = src_idx ? src_idx[i] : static_cast<uint32_t>(i);
         ck[j] = key;
         ci[j] = idx;
-        j += ((key - lo) >> shift) == d;
+        j += in_bin(key);
       }
     }
     src_key = ck;
@@ -116,37 +133,37 @@ uint64_t select_kth(const uint32_t* keys, int64_t M, int64_t k, uint32_t lo, uin
   }
 }
 
-// u[m] of SPEC.md step 1 as keys, summing f(score) over S left to right in float32;
-// returns the smallest and largest key.
-template <typename score_t>
-std::pair<uint32_t, uint32_t> unit_keys(const score_t* score, int64_t S, int64_t M,
-                                        bool use_abs, Scratch& s) {
-  uint32_t* keys = s.keys.data();
-  uint32_t lo = 0xFFFFFFFFu, hi = 0;
-  if (S == 1) {
-#pragma omp simd reduction(min : lo) reduction(max : hi)
-    for (int64_t m = 0; m < M; ++m) {
-      const uint32_t key = float_key(unit_term(static_cast<float>(score[m]), use_abs));
-      keys[m] = key;
-      lo = std::min(lo, key);
-      hi = std::max(hi, key);
-    }
-    return {lo, hi};
-  }
-  float* u = s.u.data();
-  for (int64_t m = 0; m < M; ++m) u[m] = unit_term(static_cast<float>(score[m]), use_abs);
-  for (int64_t c = 1; c < S; ++c) {
-    const score_t* row = score + c * M;
-    for (int64_t m = 0; m < M; ++m) u[m] = u[m] + unit_term(static_cast<float>(row[m]), use_abs);
-  }
-#pragma omp simd reduction(min : lo) reduction(max : hi)
+// keys[m] = float_key(unit(m)); returns bounds lo <= every key <= hi, from the float minimum
+// and maximum (one SSE2 instruction each, unlike an unsigned integer min/max).
+template <typename Unit>
+std::pair<uint32_t, uint32_t> keys_of(Unit unit, int64_t M, uint32_t* keys) {
+  float umin = INFINITY, umax = -INFINITY;  // NaN compares false: skipped
+  int nan = 0;
+#pragma omp simd reduction(min : umin) reduction(max : umax) reduction(| : nan)
   for (int64_t m = 0; m < M; ++m) {
-    const uint32_t key = float_key(u[m]);
-    keys[m] = key;
-    lo = std::min(lo, key);
-    hi = std::max(hi, key);
+    const float v = unit(m);
+    keys[m] = float_key(v);
+    umin = v < umin ? v : umin;
+    umax = v > umax ? v : umax;
+    nan |= v != v;
   }
-  return {lo, hi};
+  return {float_key(umin), nan ? 0xFFFFFFFFu : float_key(umax)};
+}
+
+// u[m] of SPEC.md step 1 as keys, summing f(score) over S left to right in float32;
+// returns bounds on the keys. `abs` is a template argument so that the loops vectorise.
+template <bool kAbs, typename score_t>
+std::pair<uint32_t, uint32_t> unit_keys(const score_t* score, int64_t S, int64_t M, Scratch& s) {
+  const score_t* last = score + (S - 1) * M;
+  auto term = [](score_t v) { return unit_term(static_cast<float>(v), kAbs); };
+  if (S == 1) return keys_of([=](int64_t m) { return term(last[m]); }, M, s.keys.data());
+  float* u = s.u.data();
+  for (int64_t m = 0; m < M; ++m) u[m] = term(score[m]);
+  for (int64_t c = 1; c < S - 1; ++c) {
+    const score_t* row = score + c * M;
+    for (int64_t m = 0; m < M; ++m) u[m] = u[m] + term(row[m]);
+  }
+  return keys_of([=](int64_t m) { return u[m] + term(last[m]); }, M, s.keys.data());
 }
 
 // Philox words for elements n0 .. n0 + count - 1 (SPEC.md step 6), count <= kChunk: returns
@@ -209,7 +226,8 @@ void select_row(int64_t k, const score_t* score, uint8_t* mrow, const RowArgs& a
   } else if (k == M) {
     std::fill(mrow, mrow + M, true);
   } else {
-    const auto [lo, hi] = unit_keys(score, a.S, M, a.use_abs, s);
+    const auto [lo, hi] = a.use_abs ? unit_keys<true>(score, a.S, M, s)
+                                    : unit_keys<false>(score, a.S, M, s);
     const uint64_t sel = select_kth(s.keys.data(), M, k, lo, hi, s);
     const uint32_t T = static_cast<uint32_t>(sel >> 32);
     const uint32_t last = static_cast<uint32_t>(sel);
