@@ -82,11 +82,9 @@ def test_long_row(dtype, k, fill):
     assert masked.sum().item() == k
 
 
-def test_seed_and_offset_select_the_stream():
-    case = random_case(2, 2, 1, 50, k=25, seed=6)
-    a = check(case, seed=1, offset=0)
-    b = check(case, seed=2, offset=7)
-    assert torch.equal(a, b)  # the mask does not depend on the random stream
+@pytest.mark.parametrize("seed, offset", [(1, 0), (-1, 7), (-2**63, 2**40 + 2), (2**63 - 1, 1)])
+def test_seed_and_offset_select_the_stream(seed, offset):
+    check(random_case(2, 2, 1, 50, k=25, seed=6), seed=seed, offset=offset)
 
 
 def test_schema_matches_smoot_mask():
@@ -152,7 +150,7 @@ def build(fn, sig, consts, **opts):
                           options=opts)
 build(mask._select_kernel, dict(x_ptr="*bf16", score_ptr="*fp32", k_ptr="*i64", keys_ptr="*i32",
       mask_ptr="*i1", stats_ptr="*fp32", G="i32", S="i32", M="i32"),
-      dict(ABS=True, FILL=0, BLOCK=4096, BITS=8), num_warps=8)
+      dict(ABS=True, FILL=0, BLOCK=4096, BITS=8, SPREAD=8), num_warps=8)
 fill = build(mask._fill_kernel, dict(x_ptr="*fp32", mask_ptr="*i1", stats_ptr="*fp32",
              out_ptr="*fp32", BG="i32", G="i32", M="i32", tiles="i32", seed="i64", offset="i64",
              value="fp32"), dict(FILL=0, ROWS=1, GROUPS=512, ROUND_EACH=True), num_warps=4)

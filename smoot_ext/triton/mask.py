@@ -23,6 +23,7 @@ FILL_UNIFORM, FILL_CONSTANT, FILL_MEAN = tl.constexpr(0), tl.constexpr(1), tl.co
 FILLS = {"uniform": FILL_UNIFORM.value, "constant": FILL_CONSTANT.value, "mean": FILL_MEAN.value}
 INF, NAN = tl.constexpr(float("inf")), tl.constexpr(float("nan"))
 DIGIT_BITS = 8  # 4 radix passes of 256 bins
+HIST_COPIES = 8  # copies of the first pass's histogram (see _select_kernel)
 
 
 @triton.jit
@@ -49,13 +50,22 @@ def _unit_key(row_score, offs, inb, S, M, ABS: tl.constexpr):
 
 
 @triton.jit
+def _pick_digit(hist, rank, prefix, BITS: tl.constexpr):
+    """The bin of the histogram that holds the key of 0-based `rank`: append its digit to
+    `prefix` and make `rank` relative to that bin."""
+    bins = tl.arange(0, hist.shape[0])
+    d = tl.sum((tl.cumsum(hist, 0) <= rank).to(tl.int32), 0)
+    rank -= tl.sum(tl.where(bins < d, hist, 0), 0)
+    return rank, (prefix << BITS) | d.to(tl.uint32)
+
+
+@triton.jit
 def _select_kernel(x_ptr, score_ptr, k_ptr, keys_ptr, mask_ptr, stats_ptr, G, S, M,
                    ABS: tl.constexpr, FILL: tl.constexpr, BLOCK: tl.constexpr,
-                   BITS: tl.constexpr):
+                   BITS: tl.constexpr, SPREAD: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     NB: tl.constexpr = 1 << BITS
     idx = tl.arange(0, BLOCK)
-    bins = tl.arange(0, NB)
     row_score = score_ptr + b * S * M
     row_keys = keys_ptr + b * M
     row_mask = mask_ptr + b * M
@@ -66,27 +76,31 @@ def _select_kernel(x_ptr, score_ptr, k_ptr, keys_ptr, mask_ptr, stats_ptr, G, S,
     # so far. For k = 0, rank stays -1, every digit is 0 and T = 0, which no key takes.
     rank = k - 1
     prefix = tl.zeros((), dtype=tl.uint32)
-    for p in tl.static_range(32 // BITS):
+    # First digit, while forming the keys. It (sign, top of the exponent) puts most keys in a
+    # few bins: each lane counts into one of SPREAD copies of the histogram (lane = index % 32
+    # in Triton's layout), so the shared atomics of a warp mostly hit different addresses.
+    hist = tl.zeros((NB * SPREAD,), dtype=tl.int32)
+    for start in range(0, M, BLOCK):
+        offs = start + idx
+        inb = offs < M
+        key = _unit_key(row_score, offs, inb, S, M, ABS)
+        tl.store(row_keys + offs, key.to(tl.int32, bitcast=True), mask=inb)
+        digit = (key >> (32 - BITS)).to(tl.int32)
+        hist += tl.histogram(digit * SPREAD + idx % SPREAD, NB * SPREAD, mask=inb)
+    tl.debug_barrier()  # the keys just stored are read back by other threads
+    rank, prefix = _pick_digit(tl.sum(tl.reshape(hist, (NB, SPREAD)), 1), rank, prefix, BITS)
+    # Later digits, among the keys that share the digits found so far: these spread well.
+    for p in tl.static_range(1, 32 // BITS):
         shift = 32 - BITS * (p + 1)  # of this pass's digit
         hist = tl.zeros((NB,), dtype=tl.int32)
         for start in range(0, M, BLOCK):
             offs = start + idx
             inb = offs < M
-            if p == 0:
-                key = _unit_key(row_score, offs, inb, S, M, ABS)
-                tl.store(row_keys + offs, key.to(tl.int32, bitcast=True), mask=inb)
-                sel = inb
-            else:
-                key = tl.load(row_keys + offs, mask=inb, other=0).to(tl.uint32, bitcast=True)
-                sel = inb & ((key >> (shift + BITS)) == prefix)
+            key = tl.load(row_keys + offs, mask=inb, other=0).to(tl.uint32, bitcast=True)
+            sel = inb & ((key >> (shift + BITS)) == prefix)
             digit = ((key >> shift) & (NB - 1)).to(tl.int32)
             hist += tl.histogram(digit, NB, mask=sel)
-        if p == 0:
-            tl.debug_barrier()  # the keys just stored are read back by other threads
-        below = tl.cumsum(hist, 0)
-        d = tl.sum((below <= rank).to(tl.int32), 0)
-        rank -= tl.sum(tl.where(bins < d, hist, 0), 0)
-        prefix = (prefix << BITS) | d.to(tl.uint32)
+        rank, prefix = _pick_digit(hist, rank, prefix, BITS)
 
     # Mask: every key below T, and the first rank + 1 units (by index) whose key is T.
     ties_before = tl.zeros((), dtype=tl.int32)
@@ -218,7 +232,7 @@ def launch(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool =
     wrap_triton(_select_kernel)[(B,)](
         x, score, k, keys, masked, stats, G, score.shape[1], M,
         ABS=abs, FILL=mode, BLOCK=min(select_block, triton.next_power_of_2(M)),
-        BITS=DIGIT_BITS, num_warps=8)
+        BITS=DIGIT_BITS, SPREAD=HIST_COPIES, num_warps=8)
     # + 3: a row's first group of four counters may start up to 3 elements before it.
     groups = min(fill_block, triton.next_power_of_2(M + 3)) // 4
     rows = fill_block // (4 * groups)
