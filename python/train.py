@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
       help="DeiT: ImageNet weights if available locally (auto), required (yes) or not (no)")
     a("--method", choices=METHODS, default=d.method, help="(default: %(default)s)")
     a("--epochs", type=int, help="(default: 30 for digits, 20 for synthetic, 100 otherwise, as in the paper)")
-    a("--batch-size", type=int, help="(default: 64 for digits, 256 otherwise, as in the paper)")
+    a("--batch-size", type=int, help="(default: 64 for digits and synthetic, 256 otherwise, as in the paper)")
     a("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default: %(default)s)")
     a("--lr", type=float, help="(default: 1 for cnn and resnet, 0.001 for deit_tiny, as in the paper)")
     a("--seed", type=int, default=d.seed, help="(default: %(default)s)")

@@ -47,7 +47,7 @@ from .guided import GuidedConfig, SaliencyGuidedTraining
 OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
 # The paper trains 100 epochs; digits and synthetic are small enough to need far fewer.
 DEFAULT_EPOCHS = {"digits": 30, "synthetic": 20}
-DEFAULT_BATCH = {"digits": 64}
+DEFAULT_BATCH = {"digits": 64, "synthetic": 64}
 # 8x8 images leave too little work per op to share between threads; elsewhere torch's default.
 DEFAULT_THREADS = {"digits": 1}
 DEFAULT_LR = {"cnn": 1.0, "resnet": 1.0, "deit_tiny": 0.001}  # Adadelta, as in the paper
