@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--seed", type=int, default=d.seed, help="(default: %(default)s)")
     a("--device", default=d.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     a("--backend", choices=BACKENDS, default=d.backend, help="masking ops backend (default: %(default)s)")
-    a("--lambda", dest="lam", type=float, default=d.lam, help="weight of the KL term (default: %(default)s)")
+    a("--lambda", dest="lam", metavar="LAMBDA", type=float, default=d.lam, help="weight of the KL term (default: %(default)s)")
     a("--alpha", type=float, help="SMOOT top-1 weight (default: 0.95 MNIST-like, 0.8 CIFAR)")
     a("--mu", type=float, default=d.mu, help="SMOOT k step scale (default: %(default)s)")
     a("--n", type=int, default=d.n, help="SMOOT top-n classes (default: %(default)s)")
