@@ -1,11 +1,14 @@
 """``smoot::mask_triton``: SPEC.md ``smoot::mask`` as two Triton kernels.
 
 1. ``_select_kernel``, one program per row: forms the unit scores u on the fly, ranks them by
-   radix select (``tl.histogram`` over 8-bit digits of order-preserving 32-bit keys), writes the
-   mask (ties to the lower index via ``tl.cumsum``) and the per-(row, channel) fill statistics.
-2. ``_fill_kernel``, many programs per row: copies kept values and writes the fills. Each
-   program covers whole groups of four element counters n, so one Philox call serves four
-   consecutive elements (SPEC step 6) and the result does not depend on the tiling.
+   radix select (``tl.histogram`` over 8-bit digits of order-preserving 32-bit keys) and
+   writes the mask (ties to the lower index via ``tl.cumsum``).
+2. ``_stats_kernel``, several programs per (row, channel): partial fill statistics (min/max
+   or sum over the kept units).
+3. ``_fill_kernel``, many programs per row: reduces the partial statistics, copies kept values
+   and writes the fills. Each program covers whole groups of four element counters n, so one
+   Philox call serves four consecutive elements (SPEC step 6) and the result does not depend
+   on the tiling.
 """
 from __future__ import annotations
 
@@ -60,9 +63,8 @@ def _pick_digit(hist, rank, prefix, BITS: tl.constexpr):
 
 
 @triton.jit
-def _select_kernel(x_ptr, score_ptr, k_ptr, keys_ptr, mask_ptr, stats_ptr, G, S, M,
-                   ABS: tl.constexpr, FILL: tl.constexpr, BLOCK: tl.constexpr,
-                   BITS: tl.constexpr, SPREAD: tl.constexpr):
+def _select_kernel(score_ptr, k_ptr, keys_ptr, mask_ptr, S, M, ABS: tl.constexpr,
+                   BLOCK: tl.constexpr, BITS: tl.constexpr, SPREAD: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     NB: tl.constexpr = 1 << BITS
     idx = tl.arange(0, BLOCK)
@@ -114,56 +116,69 @@ def _select_kernel(x_ptr, score_ptr, k_ptr, keys_ptr, mask_ptr, stats_ptr, G, S,
         tl.store(row_mask + offs, masked, mask=inb)
         ties_before += tl.sum(tie.to(tl.int32), 0)
 
-    if FILL != FILL_CONSTANT:  # a constant needs no statistics
-        tl.debug_barrier()  # the mask just stored is read back by other threads
-        all_masked = k >= M  # then the range / mean is over all units (SPEC step 3)
-        for g in range(G):
-            row_x = x_ptr + (b * G + g) * M
-            lo = tl.full((), INF, dtype=tl.float32)
-            hi = tl.full((), -INF, dtype=tl.float32)
-            has_nan = tl.zeros((), dtype=tl.int32)
-            total = tl.zeros((), dtype=tl.float64)
-            for start in range(0, M, BLOCK):
-                offs = start + idx
-                inb = offs < M
-                masked = tl.load(row_mask + offs, mask=inb, other=1) != 0
-                use = inb & (~masked | all_masked)
-                xv = tl.load(row_x + offs, mask=use, other=0.0).to(tl.float32)
-                if FILL == FILL_UNIFORM:
-                    nan = xv != xv
-                    lo = tl.minimum(lo, tl.min(tl.where(use & ~nan, xv, INF), 0))
-                    hi = tl.maximum(hi, tl.max(tl.where(use & ~nan, xv, -INF), 0))
-                    has_nan |= tl.max((use & nan).to(tl.int32), 0)
-                else:
-                    total += tl.sum(tl.where(use, xv.to(tl.float64), 0.0), 0)
-            stat = stats_ptr + (b * G + g) * 2
-            if FILL == FILL_UNIFORM:  # NaN propagates, as torch.amin / amax do
-                tl.store(stat, tl.where(has_nan != 0, NAN, lo))
-                tl.store(stat + 1, tl.where(has_nan != 0, NAN, hi))
-            else:
-                count = tl.where(all_masked, M, M - k)
-                tl.store(stat, (total / count).to(tl.float32))
+
+@triton.jit
+def _stats_kernel(x_ptr, mask_ptr, k_ptr, part_ptr, G, M, span, tiles,
+                  FILL: tl.constexpr, BLOCK: tl.constexpr):
+    """Fill statistics of `span` units of one (b, g) row: min and max (uniform) or the sum
+    (mean) of x over the kept units, or over all units where all are masked (SPEC step 3)."""
+    pid = tl.program_id(0)
+    bg = (pid // tiles).to(tl.int64)  # the row b * G + g
+    first = (pid % tiles) * span
+    b = bg // G
+    all_masked = tl.load(k_ptr + b) >= M
+    idx = tl.arange(0, BLOCK)
+    lo = tl.full((), INF, dtype=tl.float32)
+    hi = tl.full((), -INF, dtype=tl.float32)
+    has_nan = tl.zeros((), dtype=tl.int32)
+    total = tl.zeros((), dtype=tl.float64)
+    for start in range(first, tl.minimum(first + span, M), BLOCK):
+        offs = start + idx
+        inb = offs < M
+        masked = tl.load(mask_ptr + b * M + offs, mask=inb, other=1) != 0
+        use = inb & (~masked | all_masked)
+        xv = tl.load(x_ptr + bg * M + offs, mask=use, other=0.0).to(tl.float32)
+        if FILL == FILL_UNIFORM:
+            nan = xv != xv
+            lo = tl.minimum(lo, tl.min(tl.where(use & ~nan, xv, INF), 0))
+            hi = tl.maximum(hi, tl.max(tl.where(use & ~nan, xv, -INF), 0))
+            has_nan |= tl.max((use & nan).to(tl.int32), 0)
+        else:
+            total += tl.sum(tl.where(use, xv.to(tl.float64), 0.0), 0)
+    part = part_ptr + pid.to(tl.int64) * 2
+    if FILL == FILL_UNIFORM:  # NaN propagates, as torch.amin / amax do
+        tl.store(part, tl.where(has_nan != 0, NAN, lo).to(tl.float64))
+        tl.store(part + 1, tl.where(has_nan != 0, NAN, hi).to(tl.float64))
+    else:
+        tl.store(part, total)
 
 
 @triton.jit
-def _fill_kernel(x_ptr, mask_ptr, stats_ptr, out_ptr, BG, G, M, tiles, seed, offset, value,
-                 FILL: tl.constexpr, ROWS: tl.constexpr, GROUPS: tl.constexpr,
-                 ROUND_EACH: tl.constexpr):
+def _fill_kernel(x_ptr, mask_ptr, k_ptr, part_ptr, out_ptr, BG, G, M, tiles, stat_tiles, seed,
+                 offset, value, FILL: tl.constexpr, ROWS: tl.constexpr, GROUPS: tl.constexpr,
+                 STAT_TILES: tl.constexpr, ROUND_EACH: tl.constexpr):
     # A program covers GROUPS groups of 4 consecutive counters n = 4c .. 4c+3 (the four words
     # of one Philox call) in each of ROWS (b, g) rows: many short rows or a tile of a long one.
     pid = tl.program_id(0)
-    i = tl.arange(0, ROWS * GROUPS)[:, None]
-    word = tl.arange(0, 4)[None, :]
-    bg = (pid // tiles).to(tl.int64) * ROWS + i // GROUPS  # the row b * G + g
+    bg = (pid // tiles).to(tl.int64) * ROWS + tl.arange(0, ROWS)[:, None, None]  # b * G + g
+    group = tl.arange(0, GROUPS)[None, :, None]
+    word = tl.arange(0, 4)[None, None, :]
     base = offset + bg * M  # the counter n of element (b, g, 0)
-    c = base // 4 + (pid % tiles) * GROUPS + i % GROUPS
+    c = base // 4 + (pid % tiles) * GROUPS + group
     m = c * 4 + word - base
     inb = (bg < BG) & (m >= 0) & (m < M)
     xv = tl.load(x_ptr + bg * M + m, mask=inb)
     masked = tl.load(mask_ptr + (bg // G) * M + m, mask=inb, other=0) != 0
+    # The row's statistics, from the partial ones of _stats_kernel, in a fixed order.
+    part = part_ptr + (bg * stat_tiles + tl.arange(0, STAT_TILES)[None, None, :]) * 2
+    have = (bg < BG) & (tl.arange(0, STAT_TILES)[None, None, :] < stat_tiles)
     if FILL == FILL_UNIFORM:
-        lo = tl.load(stats_ptr + bg * 2, mask=bg < BG)
-        hi = tl.load(stats_ptr + bg * 2 + 1, mask=bg < BG)
+        lo = tl.load(part, mask=have, other=INF)
+        hi = tl.load(part + 1, mask=have, other=-INF)
+        nan = tl.max(((lo != lo) | (hi != hi)).to(tl.int32), 2, keep_dims=True) != 0
+        lo = tl.where(nan, NAN, tl.min(tl.where(lo != lo, INF, lo), 2, keep_dims=True))
+        hi = tl.where(nan, NAN, tl.max(tl.where(hi != hi, -INF, hi), 2, keep_dims=True))
+        lo, hi = lo.to(tl.float32), hi.to(tl.float32)
         # int64 c: randint4x splits it into the counter words (low, high 32 bits, 0, 0).
         w0, w1, w2, w3 = tl.randint4x(seed, c)
         w = tl.where(word == 0, w0, tl.where(word == 1, w1, tl.where(word == 2, w2, w3)))
@@ -175,20 +190,23 @@ def _fill_kernel(x_ptr, mask_ptr, stats_ptr, out_ptr, BG, G, M, tiles, seed, off
             step = r * (hi - lo)
         fill = lo + step
     elif FILL == FILL_MEAN:
-        fill = tl.load(stats_ptr + bg * 2, mask=bg < BG) + tl.zeros(m.shape, dtype=tl.float32)
+        total = tl.sum(tl.load(part, mask=have, other=0.0), 2, keep_dims=True)
+        k = tl.load(k_ptr + bg // G, mask=bg < BG, other=0)
+        fill = (total / tl.where(k >= M, M, M - k)).to(tl.float32)
     else:
-        fill = value + tl.zeros(m.shape, dtype=tl.float32)
+        fill = value
     out = tl.where(masked, fill.to(xv.dtype), xv)  # kept units: x's own bits
     tl.store(out_ptr + bg * M + m, out, mask=inb)
 
 
-# Units per tile of the select kernel and elements per program of the fill kernel (a power of 2,
-# >= 4). The interpreter pays per operation, not per element: it gets far larger blocks.
+# Units per tile of the select and stats kernels, elements per program of the fill kernel (powers
+# of 2; the fill's >= 4). The interpreter pays per operation, not per element: far larger blocks.
 INTERPRETED = isinstance(_select_kernel, InterpretedFunction)
 if INTERPRETED:
-    SELECT_BLOCK, FILL_BLOCK = 65536, 16384
+    SELECT_BLOCK, STATS_BLOCK, FILL_BLOCK = 65536, 65536, 16384
 else:
-    SELECT_BLOCK, FILL_BLOCK = 4096, 2048
+    SELECT_BLOCK, STATS_BLOCK, FILL_BLOCK = 4096, 2048, 2048
+MAX_STAT_TILES = 32  # partial statistics per row, all read by each fill program of the row
 
 
 def _check_args(x, score, k, fill, offset):
@@ -215,7 +233,8 @@ def _check_args(x, score, k, fill, offset):
 
 def launch(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool = True,
            fill: str = "uniform", value: float = 0.0, seed: int = 0, offset: int = 0,
-           select_block: int = SELECT_BLOCK, fill_block: int = FILL_BLOCK):
+           select_block: int = SELECT_BLOCK, stats_block: int = STATS_BLOCK,
+           fill_block: int = FILL_BLOCK):
     """The op's body; the block sizes are parameters so tests can cut small rows into tiles."""
     _check_args(x, score, k, fill, offset)
     B, G, M = x.shape
@@ -226,20 +245,33 @@ def launch(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool =
         masked.zero_()
         return out, masked
     x, score, k = x.contiguous(), score.contiguous(), k.contiguous()
-    keys = torch.empty((B, M), dtype=torch.int32, device=x.device)
-    stats = torch.empty((B * G, 2), dtype=torch.float32, device=x.device)
     mode = FILLS[fill]
+
+    keys = torch.empty((B, M), dtype=torch.int32, device=x.device)
     wrap_triton(_select_kernel)[(B,)](
-        x, score, k, keys, masked, stats, G, score.shape[1], M,
-        ABS=abs, FILL=mode, BLOCK=min(select_block, triton.next_power_of_2(M)),
-        BITS=DIGIT_BITS, SPREAD=HIST_COPIES, num_warps=8)
+        score, k, keys, masked, score.shape[1], M, ABS=abs,
+        BLOCK=min(select_block, triton.next_power_of_2(M)), BITS=DIGIT_BITS, SPREAD=HIST_COPIES,
+        num_warps=8)
+
+    # Each row's fill statistics in at most MAX_STAT_TILES parts of `span` units.
+    stats_block = min(stats_block, triton.next_power_of_2(M))
+    span = triton.cdiv(triton.cdiv(M, min(triton.cdiv(M, stats_block), MAX_STAT_TILES)),
+                       stats_block) * stats_block
+    stat_tiles = triton.cdiv(M, span)
+    parts = torch.empty((B * G, stat_tiles, 2), dtype=torch.float64, device=x.device)
+    if mode != FILL_CONSTANT:
+        wrap_triton(_stats_kernel)[(B * G * stat_tiles,)](
+            x, masked, k, parts, G, M, span, stat_tiles, FILL=mode, BLOCK=stats_block,
+            num_warps=4)
+
     # + 3: a row's first group of four counters may start up to 3 elements before it.
     groups = min(fill_block, triton.next_power_of_2(M + 3)) // 4
     rows = fill_block // (4 * groups)
     tiles = triton.cdiv(M + 3, 4 * groups)
     wrap_triton(_fill_kernel)[(triton.cdiv(B * G, rows) * tiles,)](
-        x, masked, stats, out, B * G, G, M, tiles, seed, offset, value,
-        FILL=mode, ROWS=rows, GROUPS=groups, ROUND_EACH=not INTERPRETED, num_warps=4)
+        x, masked, k, parts, out, B * G, G, M, tiles, stat_tiles, seed, offset, value,
+        FILL=mode, ROWS=rows, GROUPS=groups, STAT_TILES=triton.next_power_of_2(stat_tiles),
+        ROUND_EACH=not INTERPRETED, num_warps=4)
     return out, masked
 
 
