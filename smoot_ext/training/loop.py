@@ -275,6 +275,9 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
                           subset=cfg.subset, test_subset=cfg.test_subset, seed=cfg.seed)
     if world > 1 and rank == 0:
         dist.barrier()
+    if len(bundle.train) < world:
+        raise ValueError(f"--subset: {len(bundle.train)} training samples cannot be shared "
+                         f"out over {world} processes")
     alpha = bundle.alpha if cfg.alpha is None else cfg.alpha
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
