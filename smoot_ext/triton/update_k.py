@@ -45,7 +45,7 @@ def _update_k_kernel(logits_ptr, masked_ptr, k_ptr, k_new_ptr, delta_ptr, C, n_t
         else:
             rest += d
         order = tl.where(cols == c, -1.0, order)
-    delta2 = tl.where(n_top > 1, rest / tl.maximum(n_top - 1, 1).to(tl.float32), 0.0)
+    delta2 = rest / tl.maximum(n_top - 1, 1).to(tl.float32)  # rest = 0 when n' = 1
     delta = alpha * delta1 + one_minus_alpha * delta2
     step = tl.floor(mu * delta).to(tl.int64)
     k_new = tl.minimum(tl.maximum(tl.load(k_ptr + b).to(tl.int64) + step, kmin), kmax)
