@@ -88,12 +88,12 @@ def test_batch_split_with_offsets(backend):
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_gradcheck_wrt_x(backend):
-    x = torch.randn(3, 2, 11, 1, dtype=torch.float64, requires_grad=True)
-    s = torch.randn(3, 2, 11, 1, dtype=torch.float64)
+    x = torch.randn(3, 2, 6, 1, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(3, 2, 6, 1, dtype=torch.float64)
     # A constant fill does not depend on x, so finite differences see only the kept identity.
-    fn = lambda x: smoot_ext.mask(x, s, torch.tensor([0, 4, 11]), unit="pixel", fill="constant",
+    fn = lambda x: smoot_ext.mask(x, s, torch.tensor([0, 4, 6]), unit="pixel", fill="constant",
                                   value=0.5, seed=0, backend=backend)[0]
-    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradcheck(fn, (x,), fast_mode=True)
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
