@@ -85,7 +85,12 @@ def test_select_paths():
     mags = torch.randn(M, generator=g) * torch.pow(10.0, torch.randint(-40, 38, (M,), generator=g).float())
     mags[::13] = 0.0
     mags[1::17] = -0.0
-    check(_rows(one, last_bits, wide, levels, mags), seed=3)
+    # Keys at the very top of the key space (huge floats, +inf, NaN): bin ends there must not
+    # wrap around 2**32.
+    top = torch.rand(M, generator=g) * 1e38 + 2.4e38
+    top[torch.rand(M, generator=g) < 0.3] = float("inf")
+    top[torch.rand(M, generator=g) < 0.3] = float("nan")
+    check(_rows(one, last_bits, wide, levels, mags, top), seed=3)
 
 
 def test_digits():

@@ -128,8 +128,9 @@ uint64_t select_kth(const uint32_t* keys, int64_t M, int64_t k, uint32_t lo, uin
     src_idx = ci;
     n = count;
     lo += d << shift;
-    if (shift == 0) hi = lo;  // one key left
-    else hi = std::min<uint32_t>(hi, lo + ((1u << shift) - 1));
+    // The bin's last key, in 64 bits: near the top of the key space lo + 2^shift overflows.
+    hi = static_cast<uint32_t>(
+        std::min<uint64_t>(hi, static_cast<uint64_t>(lo) + ((uint64_t{1} << shift) - 1)));
   }
 }
 
