@@ -289,10 +289,10 @@ scalar_t kept_mean(const scalar_t* x, const uint8_t* mrow, int64_t M, bool all) 
   return static_cast<scalar_t>(static_cast<float>(sum / static_cast<double>(count)));
 }
 
-// SPEC.md steps 3-6 for one row, given its mask.
+// SPEC.md steps 3-6 for one row, given its mask; xf: x as float32 when x is float16 (else null).
 template <typename scalar_t>
-void fill_row(int64_t b, int64_t k, const scalar_t* x, const uint8_t* mrow, scalar_t* out,
-              const RowArgs& a, Scratch& s) {
+void fill_row(int64_t b, int64_t k, const scalar_t* x, const float* xf, const uint8_t* mrow,
+              scalar_t* out, const RowArgs& a, Scratch& s) {
   using acc_t = acc_type<scalar_t>;
   const int64_t G = a.G, M = a.M;
   const bool all_masked = k == M;
@@ -305,7 +305,8 @@ void fill_row(int64_t b, int64_t k, const scalar_t* x, const uint8_t* mrow, scal
     }
     // 4-5: fill the masked units, copy the kept ones bit for bit.
     if (a.fill == Fill::kUniform) {
-      const auto [lo, hi] = fill_range<acc_t>(xr, mrow, M, all_masked);
+      const auto [lo, hi] = xf ? fill_range<acc_t>(xf + g * M, mrow, M, all_masked)
+                               : fill_range<acc_t>(xr, mrow, M, all_masked);
       const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi);
       const uint64_t n_row = a.offset + static_cast<uint64_t>((b * G + g) * M);
       for (int64_t m0 = 0; m0 < M; m0 += kChunk) {
@@ -371,7 +372,13 @@ std::tuple<at::Tensor, at::Tensor> mask_cpu(const at::Tensor& x_in, const at::Te
   }
 
   const at::Tensor x = x_in.contiguous();
-  const at::Tensor score = score_in.contiguous();
+  // float16 -> float32 is exact, and ATen's conversion vectorises where c10::Half's scalar
+  // one in our loops does not (5x slower): score is read as float32, and so is x for the
+  // uniform fill's range.
+  const at::Tensor score = score_in.scalar_type() == at::kHalf ? score_in.to(at::kFloat).contiguous()
+                                                                : score_in.contiguous();
+  const bool x_half = x.scalar_type() == at::kHalf && fill == Fill::kUniform;
+  const at::Tensor xf = x_half ? x.to(at::kFloat) : at::Tensor();
   at::Tensor out = at::empty_like(x);
   at::Tensor mask = at::empty({B, M}, x.options().dtype(at::kBool));
   if (B == 0 || M == 0) return {out, mask};
@@ -380,22 +387,23 @@ std::tuple<at::Tensor, at::Tensor> mask_cpu(const at::Tensor& x_in, const at::Te
                      static_cast<uint64_t>(offset)};
   // Enough rows per task to amortise the scratch allocation.
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, M * (G + S)));
+  uint8_t* mp = reinterpret_cast<uint8_t*>(mask.data_ptr<bool>());  // bool bytes, 0 or 1
+  const float* xfp = x_half ? xf.data_ptr<float>() : nullptr;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "smoot::mask", [&] {
-    using xs_t = scalar_t;
-    const xs_t* xp = x.data_ptr<xs_t>();
-    xs_t* op = out.data_ptr<xs_t>();
-    uint8_t* mp = reinterpret_cast<uint8_t*>(mask.data_ptr<bool>());  // 0 or 1 bytes
-    AT_DISPATCH_FLOATING_TYPES_AND2(
-        at::kHalf, at::kBFloat16, score.scalar_type(), "smoot::mask", [&] {
-          const scalar_t* sp = score.data_ptr<scalar_t>();
-          at::parallel_for(0, B, grain, [&](int64_t begin, int64_t end) {
-            Scratch s(M);
-            for (int64_t b = begin; b < end; ++b) {
-              select_row(kp[b], sp + b * S * M, mp + b * M, args, s);
-              fill_row(b, kp[b], xp + b * G * M, mp + b * M, op + b * G * M, args, s);
-            }
-          });
-        });
+    using x_t = scalar_t;
+    const x_t* xp = x.data_ptr<x_t>();
+    x_t* op = out.data_ptr<x_t>();
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, score.scalar_type(), "smoot::mask", [&] {
+      const scalar_t* sp = score.data_ptr<scalar_t>();
+      at::parallel_for(0, B, grain, [&](int64_t begin, int64_t end) {
+        Scratch s(M);
+        for (int64_t b = begin; b < end; ++b) {
+          select_row(kp[b], sp + b * S * M, mp + b * M, args, s);
+          fill_row(b, kp[b], xp + b * G * M, xfp ? xfp + b * G * M : nullptr, mp + b * M,
+                   op + b * G * M, args, s);
+        }
+      });
+    });
   });
   return {out, mask};
 }
