@@ -132,6 +132,9 @@ def test_empty():
     out, masked = torch.ops.smoot.mask(torch.empty(2, 3, 0), torch.empty(2, 1, 0),
                                        torch.zeros(2, dtype=torch.int32))
     assert out.shape == (2, 3, 0) and masked.shape == (2, 0)
+    # G = 0: nothing to fill, the mask is still computed.
+    case = random_case(3, 1, 2, 20, seed=1)
+    check(dict(x=torch.empty(3, 0, 20), score=case["score"], k=case["k"]))
 
 
 # --- determinism: the output depends on (seed, offset) only -------------------------------
