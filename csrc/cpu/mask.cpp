@@ -85,12 +85,11 @@ uint64_t select_kth(const uint32_t* keys, int64_t M, int64_t k, uint32_t lo, uin
     const uint32_t bins = ((hi - lo) >> shift) + 1;
     std::fill(h0, h0 + bins, 0u);
     std::fill(h1, h1 + bins, 0u);
-    int64_t i = 0;
-    for (; i + 2 <= n; i += 2) {
+    for (int64_t i = 0; i + 1 < n; i += 2) {
       ++h0[(src_key[i] - lo) >> shift];
       ++h1[(src_key[i + 1] - lo) >> shift];
     }
-    if (i < n) ++h0[(src_key[i] - lo) >> shift];
+    if (n & 1) ++h0[(src_key[n - 1] - lo) >> shift];
     uint32_t d = 0;
     int64_t below = 0;
     while (below + h0[d] + h1[d] < k) below += h0[d] + h1[d], ++d;
@@ -106,15 +105,15 @@ uint64_t select_kth(const uint32_t* keys, int64_t M, int64_t k, uint32_t lo, uin
           ci[j++] = src_idx ? src_idx[i] : static_cast<uint32_t>(i);
         }
       };
-      int64_t i = 0;
-      for (; i + 16 <= n; i += 16) {
+      int64_t i0 = 0;
+      for (; i0 + 16 <= n; i0 += 16) {
         int any = 0;
 #pragma omp simd reduction(| : any)
-        for (int t = 0; t < 16; ++t) any |= in_bin(src_key[i + t]);
+        for (int t = 0; t < 16; ++t) any |= in_bin(src_key[i0 + t]);
         if (any)
-          for (int t = 0; t < 16; ++t) take(i + t);
+          for (int t = 0; t < 16; ++t) take(i0 + t);
       }
-      for (; i < n; ++i) take(i);
+      for (; i0 < n; ++i0) take(i0);
     } else {  // many: branch-free
       for (int64_t i = 0; i < n; ++i) {
         const uint32_t key = src_key[i];
@@ -169,9 +168,9 @@ std::pair<uint32_t, uint32_t> unit_keys(const score_t* score, int64_t S, int64_t
 
 // Philox words for elements n0 .. n0 + count - 1 (SPEC.md step 6), count <= kChunk: returns
 // a pointer p with p[i] the word of element n0 + i. One Philox4x32-10 per counter
-// c = n / 4, all counters of the chunk at once: the state of philox4x32_10 lives in SoA
-// arrays and each round runs over all lanes, which the compiler vectorises (1.7x faster
-// than vectorising whole philox4x32_10 calls, whose unrolled rounds spill registers).
+// c = n / 4, all counters of the chunk at once: the state of philox4x32_10 (common/philox.h,
+// same rounds and constants) lives in SoA arrays and each round runs over all lanes, which
+// the compiler vectorises; measured 1.7x faster than a vectorised loop of philox_block calls.
 const uint32_t* philox_words(uint64_t seed, uint64_t n0, int64_t count, Scratch& s) {
   const uint64_t c0 = n0 >> 2;
   const int64_t nblocks = static_cast<int64_t>(((n0 + count + 3) >> 2) - c0);
