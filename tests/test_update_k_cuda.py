@@ -94,6 +94,16 @@ def test_extreme_logits_and_clamping():
     assert_matches_reference(k_new, delta, logits, masked, k, **kw)
 
 
+def test_nan_logits_give_nan_delta_and_kmin():
+    logits = torch.tensor([[float("nan"), 1.0, 2.0], [0.0, 1.0, 2.0]])
+    masked = torch.tensor([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]])
+    k = torch.tensor([5, 5])
+    kw = dict(alpha=0.9, mu=10.0, n=2, kmin=2, kmax=7)
+    k_new, delta = run(logits, masked, k, **kw)
+    assert torch.isnan(delta[0]) and int(k_new[0]) == 2
+    assert_matches_reference(k_new, delta, logits, masked, k, **kw)
+
+
 def test_empty_batch():
     k_new, delta = run(torch.zeros(0, 10), torch.zeros(0, 10), torch.zeros(0, dtype=torch.int64),
                        alpha=0.9, mu=10.0, n=5, kmin=0, kmax=5)

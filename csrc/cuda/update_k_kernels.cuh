@@ -107,10 +107,11 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32)
   const float delta2 = a.n_top > 1 ? __fdiv_rn(sum2, static_cast<float>(a.n_top - 1)) : 0.0f;
   const float delta = __fadd_rn(__fmul_rn(a.alpha, delta1), __fmul_rn(a.beta, delta2));
   a.delta[row] = delta;
-  // floor and convert in one step: NaN gives INT64_MIN (as the reference's cast on x86),
-  // +-inf saturate; the step is bounded before the add so that it cannot overflow.
+  // The step, bounded so that k + step cannot overflow. A NaN delta gives k_new = kmin, as
+  // the reference's float -> int64 cast does on x86 (a GPU cast would give 0 instead).
   constexpr int64_t kBound = int64_t{1} << 62;
-  int64_t step = __float2ll_rd(__fmul_rn(a.mu, delta));
+  const float t = __fmul_rn(a.mu, delta);
+  int64_t step = t != t ? -kBound : __float2ll_rd(t);  // __float2ll_rd saturates +-inf
   step = step < -kBound ? -kBound : (step > kBound ? kBound : step);
   int64_t k = load_k(a.k, a.k64, row) + step;
   k = k < a.kmin ? a.kmin : (k > a.kmax ? a.kmax : k);
