@@ -80,6 +80,14 @@ def test_clamped_to_kmin_and_kmax():
     assert k_new.tolist() == [7, 50]
 
 
+def test_nan_logits_give_kmin():
+    logits, masked = random_logits(3, 10, seed=4)
+    logits[1, 2] = float("nan")
+    k = torch.tensor([20, 20, 20])
+    k_new, delta = check(logits, masked, k, alpha=0.9, mu=10.0, n=5, kmin=5, kmax=40)
+    assert torch.isnan(delta[1]) and k_new[1] == 5
+
+
 def test_empty_batch():
     k_new, delta = torch.ops.smoot.update_k(torch.empty(0, 10), torch.empty(0, 10),
                                             torch.empty(0, dtype=torch.int64), alpha=0.9, mu=10.0,

@@ -49,9 +49,10 @@ void update_row(const float* p, const float* q, k_t k, k_t* k_new, float* delta,
   const float d = a.alpha * delta1 + a.one_minus_alpha * delta2;
   *delta = d;
   const float step = std::floor(a.mu * d);
-  // Clamp in double: a NaN or huge step must not overflow the integer conversion.
+  // Clamp in double: a huge step must not overflow the integer conversion. A NaN delta gives
+  // kmin, as the reference's float -> int64 cast does on x86 (and the CUDA kernel).
   double kn = static_cast<double>(k) + static_cast<double>(step);
-  kn = std::isnan(kn) ? static_cast<double>(k) : kn;
+  kn = std::isnan(kn) ? static_cast<double>(a.kmin) : kn;
   kn = std::min(std::max(kn, static_cast<double>(a.kmin)), static_cast<double>(a.kmax));
   *k_new = static_cast<k_t>(kn);
 }
