@@ -12,6 +12,8 @@
 //             replays the selection from those (tiny) histograms, so no block waits on another.
 //             Then one launch decides the mask and reduces the fill range per chunk, and one
 //             fills. Keys are recomputed from the score in each pass instead of being stored.
+// Both plans stop the radix rounds early once the picked bin is taken whole (then every key
+// with that prefix is masked), which skips the last round(s) for most real-valued scores.
 // SMOOT_CUDA_MASK_PATH=row|split forces a plan (tests exercise both); default "auto".
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>

@@ -1,6 +1,7 @@
 #pragma once
-// Device code of smoot::mask on CUDA (the algorithm: see mask.cu). Kept apart from the host
-// code so that it depends on no CUDA runtime or ATen header; included by mask.cu only.
+// Device code of smoot::mask on CUDA (the algorithm: see mask.cu) and the host function that
+// picks the launch geometry. Depends on no CUDA runtime or ATen header, so the kernels can
+// also be compiled for a CPU emulator; included by mask.cu only.
 #include <c10/macros/Macros.h>
 #include <c10/util/Exception.h>
 #include <cub/block/block_scan.cuh>
