@@ -48,12 +48,15 @@ void update_row(const float* p, const float* q, k_t k, k_t* k_new, float* delta,
   }
   const float d = a.alpha * delta1 + a.one_minus_alpha * delta2;
   *delta = d;
-  const float step = std::floor(a.mu * d);
-  // Clamp in double: a huge step must not overflow the integer conversion. A NaN delta gives
-  // kmin, as the reference's float -> int64 cast does on x86 (and the CUDA kernel).
-  double kn = static_cast<double>(k) + static_cast<double>(step);
-  kn = std::isnan(kn) ? static_cast<double>(a.kmin) : kn;
-  kn = std::min(std::max(kn, static_cast<double>(a.kmin)), static_cast<double>(a.kmax));
+  // The step, bounded so that k + step cannot overflow. A NaN delta gives kmin, as the
+  // reference's float -> int64 cast does on x86 (and the CUDA kernel).
+  constexpr int64_t kBound = int64_t{1} << 62;
+  constexpr float kBoundF = 0x1p62f;
+  const float t = std::floor(a.mu * d);
+  const int64_t step = t != t || t <= -kBoundF ? -kBound
+                       : t >= kBoundF          ? kBound
+                                               : static_cast<int64_t>(t);
+  const int64_t kn = std::clamp(static_cast<int64_t>(k) + step, a.kmin, a.kmax);
   *k_new = static_cast<k_t>(kn);
 }
 
