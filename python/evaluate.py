@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import torch  # noqa: E402
 
 from smoot_ext.evaluation import DEFAULT_PERCENTAGES, FILLS, METHODS, AttributionConfig  # noqa: E402
-from smoot_ext.evaluation.pipeline import run_evaluation  # noqa: E402
+from smoot_ext.evaluation.pipeline import keep_freed_memory, run_evaluation  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()
     for opt in ("ig_steps", "nt_samples", "shap_samples"):
         if getattr(args, opt) < 1:
             parser.error(f"--{opt.replace('_', '-')}: expected >= 1, got {getattr(args, opt)}")

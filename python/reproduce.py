@@ -20,7 +20,7 @@ import torch  # noqa: E402
 
 from smoot_ext.data import DATASETS  # noqa: E402
 from smoot_ext.evaluation import DEFAULT_PERCENTAGES, FILLS, AttributionConfig  # noqa: E402
-from smoot_ext.evaluation.pipeline import run_evaluation  # noqa: E402
+from smoot_ext.evaluation.pipeline import keep_freed_memory, run_evaluation  # noqa: E402
 from smoot_ext.training.loop import NonFiniteLoss, TrainConfig, train  # noqa: E402
 
 TRAINING = {"baseline": "baseline", "sgt": "SGT", "smoot": "SMOOT"}  # method -> report name
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     checkpoints = []
