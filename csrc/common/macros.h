@@ -6,3 +6,10 @@
 #else
 #define SMOOT_HD inline
 #endif
+
+// nvcc's loop unrolling hint; GCC does not know `#pragma unroll` and warns.
+#if defined(__CUDACC__)
+#define SMOOT_UNROLL _Pragma("unroll")
+#else
+#define SMOOT_UNROLL
+#endif
