@@ -67,6 +67,7 @@ __device__ __forceinline__ uint32_t unit_key(const S* __restrict__ srow, int Sc,
 // hist[d] += 1 for each lane's digit d (kNoBin: none), one shared atomic per distinct digit
 // in the warp: real saliency maps put most keys of a round in a few bins. All 32 lanes call.
 __device__ __forceinline__ void hist_add(uint32_t* hist, uint32_t d) {
+  if (__ballot_sync(kFullWarp, d != kNoBin) == 0) return;  // common in the later rounds
   const unsigned peers = __match_any_sync(kFullWarp, d);
   if (d != kNoBin && (threadIdx.x & 31) == static_cast<unsigned>(__ffs(peers) - 1))
     atomicAdd(&hist[d], static_cast<uint32_t>(__popc(peers)));
