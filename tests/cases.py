@@ -110,3 +110,24 @@ def assert_matches_reference(out, masked, x, score, k, *, abs=True, fill="unifor
         assert dist.numel() == 0 or int(dist.max()) <= 1, (
             f"fill differs from the reference by up to {int(dist.max())} ulp "
             f"(first at {(dist > 1).nonzero()[:3].tolist()})")
+
+
+def random_logits(B: int, C: int, dtype=torch.float32, seed: int = 0, scale: float = 3.0):
+    """(logits, logits_masked): masking perturbs the logits by a third of their scale."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(B, C, generator=g) * scale
+    masked = logits + torch.randn(B, C, generator=g) * scale / 3
+    return logits.to(dtype), masked.to(dtype)
+
+
+def assert_update_k_matches_reference(k_new, delta, logits, logits_masked, k, **kw):
+    """SPEC.md: delta within 1e-6; k_new equal except where mu * delta is within 1e-5 of an integer."""
+    ref_k, ref_delta = reference.update_k(logits.cpu(), logits_masked.cpu(), k.cpu(), **kw)
+    k_new, delta = k_new.cpu(), delta.cpu()
+    assert k_new.dtype == k.dtype and delta.dtype == torch.float32
+    assert k_new.shape == k.shape and delta.shape == k.shape
+    torch.testing.assert_close(delta, ref_delta, rtol=0, atol=1e-6, equal_nan=True)
+    step = kw["mu"] * ref_delta.double()
+    near_integer = (step - step.round()).abs() < 1e-5
+    bad = ((k_new != ref_k) & ~near_integer).nonzero()
+    assert bad.numel() == 0, f"k_new differs at rows {bad[:5].flatten().tolist()}"

@@ -7,30 +7,12 @@ import pytest
 import torch
 
 import smoot_ext  # noqa: F401  (registers the ops)
-from smoot_ext import reference
-
-
-def assert_matches_reference(k_new, delta, logits, logits_masked, k, **kw):
-    ref_k, ref_delta = reference.update_k(logits, logits_masked, k, **kw)
-    assert k_new.dtype == k.dtype and delta.dtype == torch.float32
-    assert k_new.shape == k.shape and delta.shape == k.shape
-    torch.testing.assert_close(delta, ref_delta, rtol=0, atol=1e-6, equal_nan=True)
-    x = kw["mu"] * ref_delta.double()
-    near_integer = (x - x.round()).abs() < 1e-5
-    bad = ((k_new != ref_k) & ~near_integer).nonzero()
-    assert bad.numel() == 0, f"k_new differs at rows {bad[:5].flatten().tolist()}"
-
-
-def random_logits(B, C, dtype=torch.float32, seed=0, scale=3.0):
-    g = torch.Generator().manual_seed(seed)
-    logits = torch.randn(B, C, generator=g) * scale
-    masked = logits + torch.randn(B, C, generator=g) * scale / 3
-    return logits.to(dtype), masked.to(dtype)
+from cases import assert_update_k_matches_reference, random_logits
 
 
 def check(logits, masked, k, **kw):
     k_new, delta = torch.ops.smoot.update_k(logits, masked, k, **kw)
-    assert_matches_reference(k_new, delta, logits, masked, k, **kw)
+    assert_update_k_matches_reference(k_new, delta, logits, masked, k, **kw)
     return k_new, delta
 
 

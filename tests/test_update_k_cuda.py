@@ -5,7 +5,7 @@ Needs a GPU and an extension built with CUDA; otherwise every test skips with th
 import pytest
 import torch
 
-from smoot_ext import reference
+from cases import assert_update_k_matches_reference, random_logits
 
 _has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key
 CUDA_KERNEL = _has_kernel("smoot::update_k", "CUDA")
@@ -13,26 +13,6 @@ pytestmark = pytest.mark.skipif(
     not (torch.cuda.is_available() and CUDA_KERNEL),
     reason="needs a CUDA GPU and smoot_ext built with its CUDA kernels "
            f"(GPU: {torch.cuda.is_available()}, CUDA kernel registered: {CUDA_KERNEL})")
-
-
-def assert_matches_reference(k_new, delta, logits, logits_masked, k, **kw):
-    """delta within 1e-6; k_new equal except where mu * delta lies within 1e-5 of an integer."""
-    ref_k, ref_delta = reference.update_k(logits.cpu(), logits_masked.cpu(), k.cpu(), **kw)
-    k_new, delta = k_new.cpu(), delta.cpu()
-    assert k_new.dtype == k.dtype and delta.dtype == torch.float32
-    assert k_new.shape == k.shape and delta.shape == k.shape
-    torch.testing.assert_close(delta, ref_delta, rtol=0, atol=1e-6, equal_nan=True)
-    x = kw["mu"] * ref_delta.double()
-    near_integer = (x - x.round()).abs() < 1e-5
-    bad = ((k_new != ref_k) & ~near_integer).nonzero()
-    assert bad.numel() == 0, f"k_new differs at rows {bad[:5].flatten().tolist()}"
-
-
-def random_logits(B, C, dtype=torch.float32, seed=0, scale=3.0):
-    g = torch.Generator().manual_seed(seed)
-    logits = torch.randn(B, C, generator=g) * scale
-    masked = logits + torch.randn(B, C, generator=g) * scale / 3
-    return logits.to(dtype), masked.to(dtype)
 
 
 def run(logits, masked, k, **kw):
@@ -48,7 +28,7 @@ def test_random(C, n):
     logits, masked = random_logits(B, C, seed=C * 100 + n)
     k = torch.randint(0, 500, (B,), generator=torch.Generator().manual_seed(n))
     kw = dict(alpha=0.95, mu=10.0, n=n, kmin=100, kmax=400)
-    assert_matches_reference(*run(logits, masked, k, **kw), logits, masked, k, **kw)
+    assert_update_k_matches_reference(*run(logits, masked, k, **kw), logits, masked, k, **kw)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64], ids=str)
@@ -57,7 +37,7 @@ def test_dtypes(dtype, kdtype):
     logits, masked = random_logits(64, 10, dtype=dtype, seed=1)
     k = torch.randint(0, 800, (64,), generator=torch.Generator().manual_seed(2)).to(kdtype)
     kw = dict(alpha=0.7, mu=25.0, n=5, kmin=156, kmax=627)
-    assert_matches_reference(*run(logits, masked, k, **kw), logits, masked, k, **kw)
+    assert_update_k_matches_reference(*run(logits, masked, k, **kw), logits, masked, k, **kw)
 
 
 def test_mixed_logit_dtypes():
@@ -65,7 +45,7 @@ def test_mixed_logit_dtypes():
     k = torch.full((16,), 300)
     kw = dict(alpha=0.8, mu=10.0, n=5, kmin=0, kmax=1000)
     out = run(logits.half(), masked, k, **kw)
-    assert_matches_reference(*out, logits.half(), masked, k, **kw)
+    assert_update_k_matches_reference(*out, logits.half(), masked, k, **kw)
 
 
 def test_ties_rank_by_lower_index():
@@ -79,7 +59,7 @@ def test_ties_rank_by_lower_index():
     k = torch.full((B,), 50)
     for n in (1, 2, 3, 4, 12):
         kw = dict(alpha=0.6, mu=100.0, n=n, kmin=0, kmax=100)
-        assert_matches_reference(*run(logits, masked, k, **kw), logits, masked, k, **kw)
+        assert_update_k_matches_reference(*run(logits, masked, k, **kw), logits, masked, k, **kw)
 
 
 def test_extreme_logits_and_clamping():
@@ -91,7 +71,7 @@ def test_extreme_logits_and_clamping():
     kw = dict(alpha=0.95, mu=1000.0, n=2, kmin=2, kmax=7)
     k_new, delta = run(logits, masked, k, **kw)
     assert bool(((k_new.cpu() >= 2) & (k_new.cpu() <= 7)).all())
-    assert_matches_reference(k_new, delta, logits, masked, k, **kw)
+    assert_update_k_matches_reference(k_new, delta, logits, masked, k, **kw)
 
 
 def test_nan_logits_give_nan_delta_and_kmin():
@@ -101,7 +81,7 @@ def test_nan_logits_give_nan_delta_and_kmin():
     kw = dict(alpha=0.9, mu=10.0, n=2, kmin=2, kmax=7)
     k_new, delta = run(logits, masked, k, **kw)
     assert torch.isnan(delta[0]) and int(k_new[0]) == 2
-    assert_matches_reference(k_new, delta, logits, masked, k, **kw)
+    assert_update_k_matches_reference(k_new, delta, logits, masked, k, **kw)
 
 
 def test_empty_batch():
@@ -128,7 +108,7 @@ def test_graph_capture_then_replay():
     sm.copy_(new_masked)
     graph.replay()
     torch.cuda.synchronize()
-    assert_matches_reference(k_new, delta, new_logits, new_masked, k, **kw)
+    assert_update_k_matches_reference(k_new, delta, new_logits, new_masked, k, **kw)
 
 
 @pytest.mark.skipif(not _has_kernel("smoot::update_k", "CPU"), reason="C++ CPU kernel not built")
