@@ -3,7 +3,8 @@
 Environment flags (flash-attention style):
   SMOOT_SKIP_CUDA=1    build the CPU kernels only, even where torch has CUDA and nvcc exists
   SMOOT_FORCE_CUDA=1   build the CUDA kernels even where they would be skipped (no GPU needed)
-  TORCH_CUDA_ARCH_LIST defaults to "8.0;9.0" (A100, H100/H200): with no GPU, torch cannot guess
+  TORCH_CUDA_ARCH_LIST defaults to "8.0;9.0+PTX" (A100, H100/H200, PTX for newer GPUs): with no
+                       GPU, torch cannot guess
 """
 import glob
 import os
@@ -55,7 +56,7 @@ def extensions():
     if not _build_cuda():
         return [cpp_extension.CppExtension("smoot_ext._C", sources,
                                            extra_compile_args={"cxx": cxx}, **kwargs)]
-    os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
+    os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
     # ATen/cuda headers want cusparse.h etc., which ship in the nvidia pip wheels.
     site = sysconfig.get_paths()["purelib"]
     kwargs["include_dirs"] += [d for d in glob.glob(os.path.join(site, "nvidia", "*", "include"))]
