@@ -50,12 +50,16 @@ class PaperCNN(nn.Module):
         self.fc1 = nn.Linear(64 * side * side, 128)
         self.drop2 = nn.Dropout(0.5)
         self.fc2 = nn.Linear(128, num_classes)
+        # One module per nonlinearity (no functional calls): Captum's DeepLift rewrites the
+        # gradient of each ReLU/MaxPool module and sees nothing of F.relu.
+        self.relu1, self.relu2, self.relu3 = nn.ReLU(), nn.ReLU(), nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
 
     def forward(self, x):
-        x = F.relu(self.conv1(x))
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = self.relu1(self.conv1(x))
+        x = self.pool(self.relu2(self.conv2(x)))
         x = torch.flatten(self.drop1(x), 1)
-        x = self.drop2(F.relu(self.fc1(x)))
+        x = self.drop2(self.relu3(self.fc1(x)))
         return self.fc2(x)
 
 
