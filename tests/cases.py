@@ -2,6 +2,7 @@
 checked against smoot_ext.reference on the same random, adversarial and real inputs."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from smoot_ext import reference
@@ -131,3 +132,12 @@ def assert_update_k_matches_reference(k_new, delta, logits, logits_masked, k, **
     near_integer = (step - step.round()).abs() < 1e-5
     bad = ((k_new != ref_k) & ~near_integer).nonzero()
     assert bad.numel() == 0, f"k_new differs at rows {bad[:5].flatten().tolist()}"
+
+
+def needs_cuda_kernel(op: str):
+    """Skip unless a GPU is present and ``smoot::<op>`` has its CUDA kernel built in."""
+    built = torch._C._dispatch_has_kernel_for_dispatch_key(f"smoot::{op}", "CUDA")
+    return pytest.mark.skipif(
+        not (torch.cuda.is_available() and built),
+        reason="needs a CUDA GPU and smoot_ext built with its CUDA kernels "
+               f"(GPU: {torch.cuda.is_available()}, CUDA kernel registered: {built})")

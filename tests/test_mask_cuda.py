@@ -12,14 +12,10 @@ import torch
 
 import smoot_ext
 from cases import (FLOAT_DTYPES, adversarial_cases, assert_matches_reference, digits_case,
-                   random_case, ulp_distance)
+                   needs_cuda_kernel, random_case, ulp_distance)
 
 _has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key
-CUDA_KERNEL = _has_kernel("smoot::mask", "CUDA")
-needs_gpu = pytest.mark.skipif(
-    not (torch.cuda.is_available() and CUDA_KERNEL),
-    reason="needs a CUDA GPU and smoot_ext built with its CUDA kernels "
-           f"(GPU: {torch.cuda.is_available()}, CUDA kernel registered: {CUDA_KERNEL})")
+needs_gpu = needs_cuda_kernel("mask")
 
 PATHS = ("row", "split")
 FILLS = ("uniform", "constant", "mean")

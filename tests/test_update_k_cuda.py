@@ -5,14 +5,10 @@ Needs a GPU and an extension built with CUDA; otherwise every test skips with th
 import pytest
 import torch
 
-from cases import assert_update_k_matches_reference, random_logits
+from cases import assert_update_k_matches_reference, needs_cuda_kernel, random_logits
 
 _has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key
-CUDA_KERNEL = _has_kernel("smoot::update_k", "CUDA")
-pytestmark = pytest.mark.skipif(
-    not (torch.cuda.is_available() and CUDA_KERNEL),
-    reason="needs a CUDA GPU and smoot_ext built with its CUDA kernels "
-           f"(GPU: {torch.cuda.is_available()}, CUDA kernel registered: {CUDA_KERNEL})")
+pytestmark = needs_cuda_kernel("update_k")
 
 
 def run(logits, masked, k, **kw):
