@@ -36,11 +36,7 @@ def plot_curves(results: dict, out_dir: str | Path) -> list[Path]:
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out_dir / f"curves_{m}.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, out_dir / f"curves_{m}.png", dpi=120))
     return paths
 
 
@@ -64,12 +60,15 @@ def plot_saliency_grid(maps: dict, out_dir: str | Path) -> list[Path]:
                     axes[r, c].set_title(name, fontsize=9)
         axes[0, 0].set_title("input", fontsize=9)
         fig.suptitle(f"{m}: |attribution| per pixel", fontsize=10)
-        fig.tight_layout()
-        path = out_dir / f"saliency_{m}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, out_dir / f"saliency_{m}.png", dpi=100))
     return paths
+
+
+def _save(fig, path: Path, dpi: int) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def _as_image(x: torch.Tensor) -> torch.Tensor:
