@@ -4,7 +4,8 @@ Masks and kept values must be bit-identical to smoot_ext.reference, uniform/cons
 1 ulp, mean fills within 1e-5 (tests/cases.py: assert_matches_reference). The kernel's radix
 select takes different paths by candidate count and key range, so the cases below include
 inputs built to hit each: wide and narrow ranges, a single key, many keys in one bin, keys
-differing only in their last bits.
+differing only in their last bits. Every test runs twice, on the baseline x86-64 row loops and
+on the AVX2 ones (SMOOT_CPU_ISA; on a CPU without AVX2 both runs take the baseline loops).
 """
 import pytest
 import torch
@@ -16,6 +17,14 @@ from cases import (FLOAT_DTYPES, adversarial_cases, assert_matches_reference, di
                    random_case)
 
 FILLS = ("uniform", "constant", "mean")
+
+
+@pytest.fixture(scope="module", autouse=True, params=["baseline", "auto"])
+def cpu_isa(request):
+    # Module scope: hypothesis forbids function-scoped fixtures around @given tests.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SMOOT_CPU_ISA", request.param)
+        yield request.param
 
 
 def check(case, **kw):
@@ -208,3 +217,20 @@ def test_unknown_fill():
     a = _ok()
     with pytest.raises(ValueError, match="fill.*'median'"):
         torch.ops.smoot.mask(a["x"], a["score"], a["k"], fill="median")
+
+
+def test_isa_paths_bit_identical(monkeypatch):
+    # The AVX2 loops are the baseline ones, only wider: every output bit agrees, fills included.
+    case = random_case(48, 3, 2, 5000, dtype=torch.float32, seed=3)
+    outs = []
+    for isa in ("baseline", "auto"):
+        monkeypatch.setenv("SMOOT_CPU_ISA", isa)
+        outs.append(torch.ops.smoot.mask(case["x"], case["score"], case["k"], seed=11, offset=5))
+    assert torch.equal(outs[0][1], outs[1][1])
+    assert torch.equal(outs[0][0].view(torch.int32), outs[1][0].view(torch.int32))
+
+
+def test_bad_isa_env(monkeypatch):
+    monkeypatch.setenv("SMOOT_CPU_ISA", "avx512")
+    with pytest.raises(ValueError, match="SMOOT_CPU_ISA.*avx512"):
+        torch.ops.smoot.mask(torch.ones(1, 1, 4), torch.ones(1, 1, 4), torch.tensor([1]))

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdlib>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -30,6 +31,24 @@ Fill parse_fill(const std::string& fill) {
   if (fill == "mean") return Fill::kMean;
   TORCH_CHECK_VALUE(false, "smoot::mask: fill: expected one of 'uniform', 'constant', 'mean', "
                     "got '", fill, "'");
+}
+
+// The instruction set of the row loops: SMOOT_CPU_ISA=baseline|avx2 forces one (the tests
+// run both); unset or "auto" takes AVX2 where the CPU has it.
+bool use_avx2() {
+  const char* v = std::getenv("SMOOT_CPU_ISA");
+  const std::string isa = v ? v : "";
+#ifdef SMOOT_HAVE_AVX2_PATH
+  const bool has = cpu_has_avx2();
+#else
+  const bool has = false;
+#endif
+  if (isa.empty() || isa == "auto") return has;
+  if (isa == "baseline") return false;
+  TORCH_CHECK_VALUE(isa == "avx2", "SMOOT_CPU_ISA: expected 'auto', 'baseline' or 'avx2', got '",
+                    isa, "'");
+  TORCH_CHECK_VALUE(has, "SMOOT_CPU_ISA: 'avx2' was asked for, but this CPU or build has no AVX2");
+  return true;
 }
 
 // Radix digits of at most this many bits; fewer for few candidates (a shorter histogram).
@@ -92,8 +111,18 @@ uint64_t select_kth(const uint32_t* keys, int64_t M, int64_t k, uint32_t lo, uin
       ++h1[(src_key[i + 1] - lo) >> shift];
     }
     if (n & 1) ++h0[(src_key[n - 1] - lo) >> shift];
+    // The bin d holding the k-th key: skip whole groups of bins by their (vectorised) sum
+    // first, as the one-bin walk is a serial chain over up to 2^11 bins.
+    constexpr uint32_t kGroup = 32;
     uint32_t d = 0;
     int64_t below = 0;
+    for (; d + kGroup <= bins; d += kGroup) {
+      uint32_t sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (uint32_t t = 0; t < kGroup; ++t) sum += h0[d + t] + h1[d + t];
+      if (below + sum >= k) break;
+      below += sum;
+    }
     while (below + h0[d] + h1[d] < k) below += h0[d] + h1[d], ++d;
     k -= below;
     const int64_t count = h0[d] + h1[d];
@@ -173,6 +202,7 @@ std::pair<uint32_t, uint32_t> unit_keys(const score_t* score, int64_t S, int64_t
 // c = n / 4, all counters of the chunk at once: eight lanes per AVX2 instruction where the
 // CPU has it, else the state lives in SoA arrays and each philox_round runs over all lanes,
 // which the compiler vectorises for SSE2 (1.7x faster than a loop of philox_block calls).
+template <bool kAvx2>
 const uint32_t* philox_words(uint64_t seed, uint64_t n0, int64_t count, Scratch& s) {
   const uint64_t c0 = n0 >> 2;
   const int64_t nblocks = static_cast<int64_t>(((n0 + count + 3) >> 2) - c0);
@@ -185,7 +215,7 @@ const uint32_t* philox_words(uint64_t seed, uint64_t n0, int64_t count, Scratch&
   uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   uint32_t* words = s.words.data();
 #ifdef SMOOT_HAVE_AVX2_PATH
-  if (cpu_has_avx2()) {
+  if constexpr (kAvx2) {
     philox_blocks_avx2(x0, x1, nblocks, k0, k1, words);
     return words + (n0 & 3);
   }
@@ -289,7 +319,7 @@ scalar_t kept_mean(const scalar_t* x, const uint8_t* mrow, int64_t M, bool all) 
 }
 
 // SPEC.md steps 3-6 for one row, given its mask; xf: x as float32 when x is float16 (else null).
-template <typename scalar_t>
+template <bool kAvx2, typename scalar_t>
 void fill_row(int64_t b, int64_t k, const scalar_t* x, const float* xf, const uint8_t* mrow,
               scalar_t* out, const RowArgs& a, Scratch& s) {
   using acc_t = acc_type<scalar_t>;
@@ -310,7 +340,7 @@ void fill_row(int64_t b, int64_t k, const scalar_t* x, const float* xf, const ui
       const uint64_t n_row = a.offset + static_cast<uint64_t>((b * G + g) * M);
       for (int64_t m0 = 0; m0 < M; m0 += kChunk) {
         const int64_t len = std::min(kChunk, M - m0);
-        const uint32_t* words = philox_words(a.seed, n_row + static_cast<uint64_t>(m0), len, s);
+        const uint32_t* words = philox_words<kAvx2>(a.seed, n_row + static_cast<uint64_t>(m0), len, s);
         const uint8_t* mc = mrow + m0;
         const scalar_t* xc = xr + m0;
         scalar_t* oc = orow + m0;
@@ -326,13 +356,13 @@ void fill_row(int64_t b, int64_t k, const scalar_t* x, const float* xf, const ui
 }
 
 // Rows begin .. end - 1 of the batch, with their scratch.
-template <typename x_t, typename score_t>
+template <bool kAvx2, typename x_t, typename score_t>
 void mask_rows(int64_t begin, int64_t end, const int64_t* k, const score_t* score, const x_t* x,
                const float* xf, uint8_t* mask, x_t* out, const RowArgs& a) {
   Scratch s(a.M);
   for (int64_t b = begin; b < end; ++b) {
     select_row(k[b], score + b * a.S * a.M, mask + b * a.M, a, s);
-    fill_row(b, k[b], x + b * a.G * a.M, xf ? xf + b * a.G * a.M : nullptr, mask + b * a.M,
+    fill_row<kAvx2>(b, k[b], x + b * a.G * a.M, xf ? xf + b * a.G * a.M : nullptr, mask + b * a.M,
              out + b * a.G * a.M, a, s);
   }
 }
@@ -346,7 +376,7 @@ template <typename x_t, typename score_t>
                                                           const x_t* x, const float* xf,
                                                           uint8_t* mask, x_t* out,
                                                           const RowArgs& a) {
-  mask_rows(begin, end, k, score, x, xf, mask, out, a);
+  mask_rows<true>(begin, end, k, score, x, xf, mask, out, a);
 }
 #endif
 
@@ -407,6 +437,7 @@ std::tuple<at::Tensor, at::Tensor> mask_cpu(const at::Tensor& x_in, const at::Te
   at::Tensor mask = at::empty({B, M}, x.options().dtype(at::kBool));
   if (B == 0 || M == 0) return {out, mask};
 
+  [[maybe_unused]] const bool avx2 = use_avx2();
   const RowArgs args{G, S, M, use_abs, fill, value, static_cast<uint64_t>(seed),
                      static_cast<uint64_t>(offset)};
   // Enough rows per task to amortise the scratch allocation.
@@ -421,10 +452,9 @@ std::tuple<at::Tensor, at::Tensor> mask_cpu(const at::Tensor& x_in, const at::Te
       const scalar_t* sp = score.data_ptr<scalar_t>();
       at::parallel_for(0, B, grain, [&](int64_t begin, int64_t end) {
 #ifdef SMOOT_HAVE_AVX2_PATH
-        if (cpu_has_avx2())
-          return mask_rows_avx2(begin, end, kp, sp, xp, xfp, mp, op, args);
+        if (avx2) return mask_rows_avx2(begin, end, kp, sp, xp, xfp, mp, op, args);
 #endif
-        mask_rows(begin, end, kp, sp, xp, xfp, mp, op, args);
+        mask_rows<false>(begin, end, kp, sp, xp, xfp, mp, op, args);
       });
     });
   });
