@@ -70,20 +70,29 @@ def backends(device: str, with_reference: bool):
     return found
 
 
-def time_ms(fn, device: str, repeats: int, warmup: int) -> float:
-    """Median wall time of fn() in ms."""
+def time_all(fns: dict, device: str, repeats: int, warmup: int, rounds: int = 5) -> dict:
+    """name -> median wall time of fns[name]() in ms, over `repeats` calls each.
+
+    On the CPU the calls come in `rounds` rounds; in each, every backend runs a block of
+    repeats / rounds back-to-back calls after `warmup` untimed ones. Blocks keep what a repeated
+    call keeps warm (caches, allocator, thread pool), as in a training loop; the rounds spread
+    each backend over the whole run, so that a noisy neighbour slows all of them alike."""
     if device == "cuda":
         import triton.testing
 
-        return triton.testing.do_bench(fn, warmup=25, rep=max(100, repeats), return_mode="median")
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+        return {name: triton.testing.do_bench(fn, warmup=25, rep=max(100, repeats), return_mode="median")
+                for name, fn in fns.items()}
+    times = {name: [] for name in fns}
+    per_round = max(1, repeats // rounds)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(warmup):
+                fn()
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
 def main(argv=None) -> int:
@@ -94,7 +103,7 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     p.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
     p.add_argument("--repeats", type=int, default=30)
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls before each block")
     p.add_argument("--with-reference", action="store_true", help="also time the (slow) oracle")
     p.add_argument("--out", default="benchmarks/results", help="folder for the JSON and CSV")
     args = p.parse_args(argv)
@@ -118,15 +127,15 @@ def main(argv=None) -> int:
         k = torch.randint(M // 5, 4 * M // 5 + 1, (B,), device=args.device, generator=gen)
         nbytes = 2 * x.nbytes + score.nbytes + B * M  # read x, score; write out, mask (bool)
         ref_mask = reference.select_lowest(reference.unit_scores(score.cpu(), True), k.cpu())
-        results = {}
+        fns = {}
         for name, fn in backends(args.device, args.with_reference).items():
             out, masked = fn(x, score, k, gen)
             # Our backends must be exact; the users' baselines are timed as they are.
             if not name.startswith("torch_") and not torch.equal(masked.cpu(), ref_mask):
                 print(f"{name}: mask differs from the reference at {(B, G, M)}", file=sys.stderr)
                 return 1
-            ms = time_ms(lambda: fn(x, score, k, gen), args.device, args.repeats, args.warmup)
-            results[name] = ms
+            fns[name] = lambda fn=fn: fn(x, score, k, gen)
+        results = time_all(fns, args.device, args.repeats, args.warmup)
         base = results["torch_sort_scatter"]
         for name, ms in results.items():
             rows.append(dict(device=device_name, dtype=args.dtype, B=B, G=G, M=M, backend=name,

@@ -126,17 +126,18 @@ uint64_t select_kth(const uint32_t* keys, int64_t M, int64_t k, uint32_t lo, uin
     while (below + h0[d] + h1[d] < k) below += h0[d] + h1[d], ++d;
     k -= below;
     const int64_t count = h0[d] + h1[d];
-    // Keep the candidates with digit d, in index order (in place after the first pass).
+    // Keep the candidates with digit d, in index order (in place after the first pass). take()
+    // is branch-free: it always writes at j (<= i, and < M), and advances j for a candidate.
     int64_t j = 0;
     auto in_bin = [=](uint32_t key) { return ((key - lo) >> shift) == d; };
-    if (count * 16 < n) {  // few: test 16 keys at a time (vectorised), then take them
-      auto take = [&](int64_t i) {
-        if (in_bin(src_key[i])) {
-          ck[j] = src_key[i];
-          ci[j++] = src_idx ? src_idx[i] : static_cast<uint32_t>(i);
-        }
-      };
-      int64_t i0 = 0;
+    auto take = [&](int64_t i) {
+      const uint32_t key = src_key[i];
+      ck[j] = key;
+      ci[j] = src_idx ? src_idx[i] : static_cast<uint32_t>(i);
+      j += in_bin(key);
+    };
+    int64_t i0 = 0;
+    if (count * 16 < n) {  // few: skip groups of 16 keys without one (a vectorised test)
       for (; i0 + 16 <= n; i0 += 16) {
         int any = 0;
 #pragma omp simd reduction(| : any)
@@ -144,16 +145,8 @@ uint64_t select_kth(const uint32_t* keys, int64_t M, int64_t k, uint32_t lo, uin
         if (any)
           for (int t = 0; t < 16; ++t) take(i0 + t);
       }
-      for (; i0 < n; ++i0) take(i0);
-    } else {  // many: branch-free
-      for (int64_t i = 0; i < n; ++i) {
-        const uint32_t key = src_key[i];
-        const uint32_t idx = src_idx ? src_idx[i] : static_cast<uint32_t>(i);
-        ck[j] = key;
-        ci[j] = idx;
-        j += in_bin(key);
-      }
     }
+    for (; i0 < n; ++i0) take(i0);
     src_key = ck;
     src_idx = ci;
     n = count;
@@ -355,12 +348,26 @@ void fill_row(int64_t b, int64_t k, const scalar_t* x, const float* xf, const ui
   }
 }
 
+// Hardware prefetchers learn a stream only after some misses, and each row is a few short
+// streams: when the inputs are not in cache (the op runs between other work) a row would
+// wait on DRAM without this.
+template <typename T>
+void prefetch_l2(const T* p, int64_t n) {
+  const char* c = reinterpret_cast<const char*>(p);
+  const int64_t bytes = std::min<int64_t>(n * static_cast<int64_t>(sizeof(T)), 64 * 1024);
+  for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 2);
+}
+
 // Rows begin .. end - 1 of the batch, with their scratch.
 template <bool kAvx2, typename x_t, typename score_t>
 void mask_rows(int64_t begin, int64_t end, const int64_t* k, const score_t* score, const x_t* x,
                const float* xf, uint8_t* mask, x_t* out, const RowArgs& a) {
   Scratch s(a.M);
   for (int64_t b = begin; b < end; ++b) {
+    if (b + 1 < end) {  // the next row's inputs, into L2 while this row computes
+      prefetch_l2(score + (b + 1) * a.S * a.M, a.S * a.M);
+      prefetch_l2(x + (b + 1) * a.G * a.M, a.G * a.M);
+    }
     select_row(k[b], score + b * a.S * a.M, mask + b * a.M, a, s);
     fill_row<kAvx2>(b, k[b], x + b * a.G * a.M, xf ? xf + b * a.G * a.M : nullptr, mask + b * a.M,
              out + b * a.G * a.M, a, s);
