@@ -18,7 +18,7 @@
 
 #include "common/keys.h"
 #include "common/philox.h"
-#include "cpu/philox_avx2.h"
+#include "cpu/avx2.h"
 
 namespace smoot {
 namespace {
@@ -276,16 +276,21 @@ scalar_t select_bits(uint8_t masked, scalar_t fill, scalar_t kept) {
 // SPEC.md step 3: min and max of x over the kept units (all when `all`), NaN if any of
 // them is NaN, as torch.amin/amax. min and max are exact, so a reordered (SIMD) reduction
 // gives the same result up to the sign of a zero.
-template <typename acc_t, typename scalar_t>
+template <bool kAvx2, typename acc_t, typename scalar_t>
 std::pair<acc_t, acc_t> fill_range(const scalar_t* x, const uint8_t* mrow, int64_t M, bool all) {
   constexpr acc_t inf = std::numeric_limits<acc_t>::infinity();
   const uint8_t keep_all = all;
   acc_t lo = inf, hi = -inf;
   int nan = 0;
+  int64_t m = 0;  // units done by the AVX2 loop
+#ifdef SMOOT_HAVE_AVX2_PATH
+  if constexpr (kAvx2 && std::is_same_v<scalar_t, float> && std::is_same_v<acc_t, float>)
+    m = kept_range_avx2(x, mrow, M, all, lo, hi, nan);
+#endif
 #pragma omp simd reduction(min : lo) reduction(max : hi) reduction(| : nan)
-  for (int64_t m = 0; m < M; ++m) {
-    const acc_t v = static_cast<acc_t>(x[m]);
-    const bool use = (keep_all | (mrow[m] ^ 1)) != 0;
+  for (int64_t i = m; i < M; ++i) {
+    const acc_t v = static_cast<acc_t>(x[i]);
+    const bool use = (keep_all | (mrow[i] ^ 1)) != 0;
     const acc_t vl = use ? v : inf, vh = use ? v : -inf;
     lo = vl < lo ? vl : lo;
     hi = vh > hi ? vh : hi;
@@ -327,8 +332,8 @@ void fill_row(int64_t b, int64_t k, const scalar_t* x, const float* xf, const ui
     }
     // 4-5: fill the masked units, copy the kept ones bit for bit.
     if (a.fill == Fill::kUniform) {
-      const auto [lo, hi] = xf ? fill_range<acc_t>(xf + g * M, mrow, M, all_masked)
-                               : fill_range<acc_t>(xr, mrow, M, all_masked);
+      const auto [lo, hi] = xf ? fill_range<kAvx2, acc_t>(xf + g * M, mrow, M, all_masked)
+                               : fill_range<kAvx2, acc_t>(xr, mrow, M, all_masked);
       const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi);
       const uint64_t n_row = a.offset + static_cast<uint64_t>((b * G + g) * M);
       for (int64_t m0 = 0; m0 < M; m0 += kChunk) {

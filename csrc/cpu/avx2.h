@@ -1,7 +1,8 @@
 #pragma once
-// Philox4x32-10 on eight counters at once with AVX2, for CPUs that have it (checked at run
-// time: the build itself targets baseline x86-64). Bit-identical to philox4x32_10 in
-// common/philox.h: the same integer ops, only laid out eight lanes wide.
+// Hand-vectorised AVX2 loops of the CPU mask kernel, for CPUs that have AVX2 (checked at run
+// time: the build itself targets baseline x86-64), where the compiler's own vectorisation is
+// poor. Each gives exactly what its scalar twin in mask.cpp / common/philox.h gives.
+#include <cmath>
 #include <cstdint>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -63,6 +64,37 @@ __attribute__((target("avx2"))) inline void philox_blocks_avx2(const uint32_t* c
     _mm256_storeu_si256(out + 2, _mm256_permute2x128_si256(w04, w15, 0x31));
     _mm256_storeu_si256(out + 3, _mm256_permute2x128_si256(w26, w37, 0x31));
   }
+}
+
+// fill_range's loop over the first M - M % 8 units: folds min and max of x over the kept ones
+// (mask 0, or all when `all`) into lo and hi, and sets nan if one of them is NaN; returns
+// how many units it did. The byte mask is widened with one vpmovzxbd per eight units.
+__attribute__((target("avx2"))) inline int64_t kept_range_avx2(const float* x, const uint8_t* mask,
+                                                               int64_t M, bool all, float& lo,
+                                                               float& hi, int& nan) {
+  const __m256 inf = _mm256_set1_ps(INFINITY), ninf = _mm256_set1_ps(-INFINITY);
+  const __m256i keep_all = _mm256_set1_epi32(all ? -1 : 0), zero = _mm256_setzero_si256();
+  __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), vnan = _mm256_setzero_ps();
+  int64_t m = 0;
+  for (; m + 8 <= M; m += 8) {
+    const __m256 v = _mm256_loadu_ps(x + m);
+    const __m256i bits = _mm256_cvtepu8_epi32(
+        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mask + m)));
+    const __m256 use = _mm256_castsi256_ps(_mm256_or_si256(_mm256_cmpeq_epi32(bits, zero), keep_all));
+    // minps/maxps return their second operand when one is NaN: NaN never enters vlo/vhi.
+    vlo = _mm256_min_ps(_mm256_blendv_ps(inf, v, use), vlo);
+    vhi = _mm256_max_ps(_mm256_blendv_ps(ninf, v, use), vhi);
+    vnan = _mm256_or_ps(vnan, _mm256_and_ps(use, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+  }
+  alignas(32) float l[8], h[8];
+  _mm256_store_ps(l, vlo);
+  _mm256_store_ps(h, vhi);
+  for (int t = 0; t < 8; ++t) {
+    lo = l[t] < lo ? l[t] : lo;
+    hi = h[t] > hi ? h[t] : hi;
+  }
+  nan |= _mm256_movemask_ps(vnan) != 0;
+  return m;
 }
 
 }  // namespace smoot
