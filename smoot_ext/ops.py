@@ -27,16 +27,20 @@ torch.library.register_fake("smoot::mask")(_autograd.fake_mask)
 torch.library.register_fake("smoot::update_k")(_autograd.fake_update_k)
 _autograd.setup_mask_autograd("smoot::mask")
 
-# The Triton backend needs triton itself (absent on some CPU-only installs).
+# The Triton backend needs triton itself (absent on some CPU-only installs) and a GPU or
+# Triton's CPU interpreter. Where it cannot run, its ops are not registered: that import costs
+# ~1.5 s (torch._inductor) and would buy nothing.
 _HAS_TRITON = (importlib.util.find_spec("triton") is not None
-               and importlib.util.find_spec(".triton", __package__) is not None)
+               and importlib.util.find_spec(".triton", __package__) is not None
+               and (os.environ.get("TRITON_INTERPRET") == "1" or torch.cuda.is_available()))
 if _HAS_TRITON:
     from . import triton as _triton_ops  # noqa: F401  (registers smoot::mask_triton, ...)
 
 
-@torch.compiler.assume_constant_result  # registrations are fixed once imported: no graph break
-def _has_kernel(op: str, key: str) -> bool:
-    return torch._C._dispatch_has_kernel_for_dispatch_key(op, key)
+# Which C++ kernels _C registered, read once: registrations are fixed once imported, and a
+# dict of constants is something torch.compile traces without a graph break.
+_KERNELS = {(op, key): torch._C._dispatch_has_kernel_for_dispatch_key(f"smoot::{op}", key)
+            for op in ("mask", "update_k") for key in ("CPU", "CUDA")}
 
 
 def available_backends(device: torch.device | str, op: str = "mask") -> list[str]:
@@ -44,9 +48,9 @@ def available_backends(device: torch.device | str, op: str = "mask") -> list[str
     (``backend="auto"`` takes the first)."""
     device = torch.device(device)
     found = []
-    if device.type == "cpu" and _has_kernel(f"smoot::{op}", "CPU"):
+    if device.type == "cpu" and _KERNELS[op, "CPU"]:
         found.append("cpu")
-    if device.type == "cuda" and _has_kernel(f"smoot::{op}", "CUDA"):
+    if device.type == "cuda" and _KERNELS[op, "CUDA"]:
         found.append("cuda")
     if _HAS_TRITON and hasattr(torch.ops.smoot, f"{op}_triton") and (
             device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"):

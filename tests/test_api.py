@@ -188,3 +188,21 @@ def test_empty_inputs():
     x = torch.randn(3, 2, 0, 4)
     out, masked = smoot_ext.mask(x, x, 0, unit="pixel")
     assert torch.equal(out, x) and masked.shape == (3, 0, 4)
+
+
+def test_import_is_light_where_triton_cannot_run():
+    # No GPU and no interpreter: the Triton ops are not registered, so neither triton nor
+    # torch._dynamo/_inductor (seconds of import) is loaded by `import smoot_ext`.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    code = ("import sys, smoot_ext; "
+            "print(sorted(m for m in ('triton', 'torch._dynamo', 'torch._inductor') if m in sys.modules)); "
+            "print(smoot_ext.available_backends('cpu'))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0] == "[]"
+    assert "triton" not in out[1] and "reference" in out[1]
