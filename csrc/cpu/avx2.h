@@ -13,8 +13,9 @@
 
 namespace smoot {
 
+// AVX2 with F16C (every AVX2 CPU has F16C; the float16 fill uses it).
 inline bool cpu_has_avx2() {
-  static const bool has = __builtin_cpu_supports("avx2");
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
   return has;
 }
 
@@ -95,6 +96,32 @@ __attribute__((target("avx2"))) inline int64_t kept_range_avx2(const float* x, c
   }
   nan |= _mm256_movemask_ps(vnan) != 0;
   return m;
+}
+
+// fill_row's uniform fill loop for float16 x over the first len - len % 8 units: out = mask ?
+// half(lo + r * (hi - lo)) : x, r from the Philox words; returns how many units it did.
+// vcvtps2ph rounds to nearest even as c10::Half does (c10 itself uses it when built with
+// F16C). NaN converts differently (c10 writes 0x7E00), so callers pass finite lo and hi only.
+__attribute__((target("avx2,f16c"))) inline int64_t fill_half_avx2(const uint32_t* words,
+                                                                   const uint8_t* mask,
+                                                                   const uint16_t* x, uint16_t* out,
+                                                                   int64_t len, float lo, float hi) {
+  const __m256 vlo = _mm256_set1_ps(lo), span = _mm256_set1_ps(hi - lo);
+  const __m256 scale = _mm256_set1_ps(4.6566127342e-10f);
+  int64_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(words + i));
+    const __m256i pos = _mm256_xor_si256(w, _mm256_srai_epi32(w, 31));  // uint_to_uniform's ~i
+    const __m256 r = _mm256_mul_ps(_mm256_cvtepi32_ps(pos), scale);
+    const __m256 f = _mm256_add_ps(vlo, _mm256_mul_ps(r, span));  // uniform_fill, unfused
+    const __m128i h = _mm256_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m128i m = _mm_cmpgt_epi16(
+        _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mask + i))),
+        _mm_setzero_si128());
+    const __m128i kept = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm_blendv_epi8(kept, h, m));
+  }
+  return i;
 }
 
 }  // namespace smoot

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdlib>
 #include <cstdint>
 #include <limits>
@@ -342,7 +343,15 @@ void fill_row(int64_t b, int64_t k, const scalar_t* x, const float* xf, const ui
         const uint8_t* mc = mrow + m0;
         const scalar_t* xc = xr + m0;
         scalar_t* oc = orow + m0;
-        for (int64_t i = 0; i < len; ++i)
+        int64_t i = 0;  // units done by the AVX2 loop
+#ifdef SMOOT_HAVE_AVX2_PATH
+        if constexpr (kAvx2 && std::is_same_v<scalar_t, c10::Half>) {
+          if (std::isfinite(flo) && std::isfinite(fhi))
+            i = fill_half_avx2(words, mc, reinterpret_cast<const uint16_t*>(xc),
+                               reinterpret_cast<uint16_t*>(oc), len, flo, fhi);
+        }
+#endif
+        for (; i < len; ++i)
           oc[i] = select_bits(mc[i], static_cast<scalar_t>(uniform_fill(flo, fhi, uint_to_uniform(words[i]))), xc[i]);
       }
       continue;
@@ -383,7 +392,7 @@ void mask_rows(int64_t begin, int64_t end, const int64_t* k, const score_t* scor
 // The same, with everything it calls inlined and compiled for AVX2: 8-lane key, select, range
 // and fill loops. Integer ops and unfused float ops (no FMA in this target) keep it exact.
 template <typename x_t, typename score_t>
-[[gnu::target("avx2"), gnu::flatten]] void mask_rows_avx2(int64_t begin, int64_t end,
+[[gnu::target("avx2,f16c"), gnu::flatten]] void mask_rows_avx2(int64_t begin, int64_t end,
                                                           const int64_t* k, const score_t* score,
                                                           const x_t* x, const float* xf,
                                                           uint8_t* mask, x_t* out,
