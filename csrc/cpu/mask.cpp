@@ -201,7 +201,9 @@ const uint32_t* philox_words(uint64_t seed, uint64_t n0, int64_t count, Scratch&
   const uint64_t c0 = n0 >> 2;
   const int64_t nblocks = static_cast<int64_t>(((n0 + count + 3) >> 2) - c0);
   uint32_t x0[kChunkBlocks], x1[kChunkBlocks], x2[kChunkBlocks], x3[kChunkBlocks];
-  for (int64_t i = 0; i < kChunkBlocks; ++i) {  // all of them: the AVX2 tail reads them
+  // Counters up to whole groups of 8 (<= kChunkBlocks): the AVX2 loop reads its last group whole.
+  const int64_t ncounters = (nblocks + 7) / 8 * 8;
+  for (int64_t i = 0; i < ncounters; ++i) {
     const uint64_t c = c0 + static_cast<uint64_t>(i);
     x0[i] = static_cast<uint32_t>(c);
     x1[i] = static_cast<uint32_t>(c >> 32);
