@@ -51,11 +51,14 @@ SMOOT_HD Philox4 philox_block(uint64_t seed, uint64_t c) {
                        static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 
+// Triton's scale from a non-negative int32 to [0, 1).
+constexpr float kUniformScale = 4.6566127342e-10f;
+
 // triton.language.random.uint_to_uniform_float for a uint32.
 SMOOT_HD float uint_to_uniform(uint32_t x) {
   int32_t i = static_cast<int32_t>(x);
   if (i < 0) i = ~i;  // Triton's -x - 1, without signed overflow
-  return static_cast<float>(i) * 4.6566127342e-10f;
+  return static_cast<float>(i) * kUniformScale;
 }
 
 // lo + r * (hi - lo) rounded step by step (no FMA), so every backend gets the same float.

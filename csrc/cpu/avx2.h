@@ -107,7 +107,7 @@ __attribute__((target("avx2,f16c"))) inline int64_t fill_half_avx2(const uint32_
                                                                    const uint16_t* x, uint16_t* out,
                                                                    int64_t len, float lo, float hi) {
   const __m256 vlo = _mm256_set1_ps(lo), span = _mm256_set1_ps(hi - lo);
-  const __m256 scale = _mm256_set1_ps(4.6566127342e-10f);
+  const __m256 scale = _mm256_set1_ps(kUniformScale);
   int64_t i = 0;
   for (; i + 8 <= len; i += 8) {
     const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(words + i));
