@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Time one training step of baseline, SGT and SMOOT side by side (default: paper CNN, MNIST, B=256).
 
-  python benchmarks/train_step.py                        # CPU, real MNIST if ../shared/data has it
+  python benchmarks/train_step.py                        # CPU, real MNIST if --data-dir (default $SMOOT_DATA_DIR) has it
   python benchmarks/train_step.py --device cuda --compile
 
 A step is the whole update: loss (for SGT/SMOOT: input gradient, mask, forward of [x; x_masked],
@@ -18,17 +18,13 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import torch
 
-import torch  # noqa: E402
-
-import smoot_ext  # noqa: E402
-from smoot_ext.data import load_dataset  # noqa: E402
-from smoot_ext.models import build_model  # noqa: E402
-from smoot_ext.training.guided import METHODS, GuidedConfig, SaliencyGuidedTraining  # noqa: E402
-from smoot_ext.training.saliency import input_gradient  # noqa: E402
-
-DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
+import smoot_ext
+from smoot_ext.data import default_data_dir, load_dataset
+from smoot_ext.models import build_model
+from smoot_ext.training.guided import METHODS, GuidedConfig, SaliencyGuidedTraining
+from smoot_ext.training.saliency import input_gradient
 
 
 def _sync(device):
@@ -56,7 +52,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0 = torch's default")
     p.add_argument("--backend", default="auto", help="ops backend (default: %(default)s)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--data-dir", default=DEFAULT_DATA)
+    p.add_argument("--data-dir", default=default_data_dir(), help="torchvision datasets (default: $SMOOT_DATA_DIR or ./data)")
     p.add_argument("--json", help="also write the JSON result here")
     args = p.parse_args(argv)
     if args.threads:

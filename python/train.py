@@ -1,83 +1,9 @@
 #!/usr/bin/env python
-"""Train a model with baseline, SGT or SMOOT saliency-guided training.
-
-  python python/train.py                                    # SMOOT, paper CNN, scikit-learn digits
-  python python/train.py --dataset mnist --data-dir ../shared/data --method sgt --epochs 10
-  torchrun --nproc_per_node 2 python/train.py --dataset mnist --data-dir ../shared/data
-
-Writes into --out (default runs/<dataset>-<method>, plus -<model> for models other than cnn):
-checkpoint.pt (every epoch, atomically), metrics.jsonl and metrics.csv (per epoch: train loss,
-test accuracy, k min/median/max, time), curves.png and k_hist.png. --resume continues a run
-from its checkpoint.pt, bit for bit (the options come from the checkpoint, except --epochs,
---device, --num-workers, --threads, --compile and --no-progress).
-"""
-import argparse
-import os
+"""Front end of `smoot-train` (smoot_ext/cli/train.py), for running from a checkout: it imports the
+installed smoot_ext (`pip install .`), never the checkout's sources."""
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from smoot_ext.data import DATASETS  # noqa: E402
-from smoot_ext.models import MODELS  # noqa: E402
-from smoot_ext.ops import BACKENDS, FILLS, UNITS  # noqa: E402
-from smoot_ext.training.guided import METHODS  # noqa: E402
-from smoot_ext.training.loop import OPTIMIZERS, NonFiniteLoss, TrainConfig, train  # noqa: E402
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    d = TrainConfig()
-    a = p.add_argument
-    a("--dataset", choices=DATASETS, default=d.dataset, help="(default: %(default)s)")
-    a("--data-dir", default=d.data_dir, help="torchvision datasets' folder (default: %(default)s)")
-    a("--download", action="store_true", help="download a torchvision dataset that is missing")
-    a("--subset", type=int, help="train on this many training samples (a seeded random choice)")
-    a("--test-subset", type=int, help="evaluate on this many test samples")
-    a("--model", choices=MODELS, default=d.model, help="(default: %(default)s)")
-    a("--pretrained", choices=("auto", "yes", "no"), default=d.pretrained,
-      help="DeiT: ImageNet weights if available locally (auto), required (yes) or not (no)")
-    a("--method", choices=METHODS, default=d.method, help="(default: %(default)s)")
-    a("--epochs", type=int, help="(default: 30 for digits, 20 for synthetic, 100 otherwise, as in the paper)")
-    a("--batch-size", type=int, help="(default: 64 for digits and synthetic, 256 otherwise, as in the paper)")
-    a("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default: %(default)s)")
-    a("--lr", type=float, help="(default: 1 for cnn and resnet, 0.001 for deit_tiny, as in the paper)")
-    a("--seed", type=int, default=d.seed, help="(default: %(default)s)")
-    a("--device", default=d.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
-    a("--backend", choices=BACKENDS, default=d.backend, help="masking ops backend (default: %(default)s)")
-    a("--lambda", dest="lam", metavar="LAMBDA", type=float, default=d.lam, help="weight of the KL term (default: %(default)s)")
-    a("--alpha", type=float, help="SMOOT top-1 weight (default: 0.95 MNIST-like, 0.8 CIFAR)")
-    a("--mu", type=float, default=d.mu, help="SMOOT k step scale (default: %(default)s)")
-    a("--n", type=int, default=d.n, help="SMOOT top-n classes (default: %(default)s)")
-    a("--k-init", type=float, default=d.k_init, help="initial k, fraction of units (default: %(default)s)")
-    a("--k-min", type=float, default=d.k_min, help="SMOOT lower bound, fraction (default: %(default)s)")
-    a("--k-max", type=float, default=d.k_max, help="SMOOT upper bound, fraction (default: %(default)s)")
-    a("--unit", choices=UNITS, default=d.unit, help="mask pixels or single features (default: %(default)s)")
-    a("--fill", choices=FILLS, default=d.fill, help="masked value (default: %(default)s)")
-    a("--signed", dest="abs", action="store_false", help="rank by the signed gradient, not its magnitude")
-    a("--num-workers", type=int, default=d.num_workers, help="DataLoader workers (default: %(default)s)")
-    a("--compile", action="store_true", help="torch.compile the model")
-    a("--threads", type=int, help="torch CPU threads, 0 = torch's default (default: 1 for digits, 0 otherwise)")
-    a("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
-    a("--out", help="output folder (default: runs/<dataset>-<method>[-<model>])")
-    a("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
-    return p
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        history = train(TrainConfig(**vars(args))).history
-    except NonFiniteLoss as e:
-        print(f"{parser.prog}: stopped: {e}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError) as e:
-        parser.error(str(e))
-    last = history[-1]
-    print(f"done: {last['epoch']} epochs, test accuracy {100 * last['test_acc']:.2f}%, "
-          f"k min/median/max {last['k_min']:.0f}/{last['k_median']:.0f}/{last['k_max']:.0f}")
-    return 0
-
+from smoot_ext.cli.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

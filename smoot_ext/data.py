@@ -2,7 +2,7 @@
 
 Public API (stable):
 
-    load_dataset(name, data_dir="data", *, download=False, subset=None, test_subset=None,
+    load_dataset(name, data_dir=None, *, download=False, subset=None, test_subset=None,
                  seed=0) -> DataBundle
 
 ``name`` is one of ``DATASETS``:
@@ -11,7 +11,8 @@ Public API (stable):
   no network): a fixed stratified 80/20 split (1437 train / 360 test), pixels scaled to [0, 1].
 - ``"mnist"``, ``"fashion-mnist"``: 28x28 grey, [0, 1]; ``"cifar10"``, ``"cifar100"``: 32x32 RGB,
   normalised with the ImageNet mean/std (what pretrained DeiT expects). Read through torchvision
-  from ``data_dir`` in its usual layout (``data_dir/MNIST/raw/...``, ``data_dir/cifar-10-batches-py``);
+  from ``data_dir`` (default: ``default_data_dir()``, the ``SMOOT_DATA_DIR`` environment variable,
+  else ``./data``) in its usual layout (``data_dir/MNIST/raw/...``, ``data_dir/cifar-10-batches-py``);
   a missing dataset is an error unless ``download=True``.
 - ``"synthetic"``: 16x16 grey images of Gaussian noise in which one 6x6 square, at a random place,
   carries a class template (10 classes); nothing outside the square depends on the class. The
@@ -143,7 +144,12 @@ def _synthetic(seed: int, n_train=4000, n_test=1000, size=16, patch=6, classes=1
     return make(n_train), make(n_test), classes
 
 
-def load_dataset(name: str, data_dir: str = "data", *, download: bool = False,
+def default_data_dir() -> str:
+    """Where torchvision datasets are looked for: ``$SMOOT_DATA_DIR``, else ``./data``."""
+    return os.environ.get("SMOOT_DATA_DIR") or "data"
+
+
+def load_dataset(name: str, data_dir: str | None = None, *, download: bool = False,
                  subset: int | None = None, test_subset: int | None = None,
                  seed: int = 0) -> DataBundle:
     """Loads dataset ``name`` (one of ``DATASETS``) into memory; see the module docstring."""
@@ -155,7 +161,7 @@ def load_dataset(name: str, data_dir: str = "data", *, download: bool = False,
     elif name == "synthetic":
         train, test, classes = _synthetic(seed)
     else:
-        ((xtr, ytr), (xte, yte)), classes = _torchvision(name, data_dir, download)
+        ((xtr, ytr), (xte, yte)), classes = _torchvision(name, data_dir or default_data_dir(), download)
         if name.startswith("cifar"):
             mean, std, alpha = IMAGENET_MEAN, IMAGENET_STD, 0.8
             m = torch.tensor(mean).view(1, 3, 1, 1)

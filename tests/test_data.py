@@ -6,7 +6,8 @@ import torch
 
 from smoot_ext.data import DATASETS, EpochBatchSampler, load_dataset, make_loader
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+from data_dir import MNIST_DIR, needs_mnist
+
 
 
 def test_digits_split_range_and_index():
@@ -35,8 +36,8 @@ def test_synthetic_ground_truth_region_carries_the_signal():
     assert sub.masks.shape == (10, 16, 16)
 
 
-@pytest.mark.skipif(not (MNIST_DIR / "MNIST").is_dir(), reason="no MNIST under ../shared/data")
-def test_mnist_from_the_shared_folder():
+@needs_mnist
+def test_mnist_from_the_data_dir():
     b = load_dataset("mnist", str(MNIST_DIR), subset=100, test_subset=50)
     assert (len(b.train), len(b.test), b.image_size, b.in_channels) == (100, 50, 28, 1)
     assert 0 <= b.train.images.min() and b.train.images.max() <= 1

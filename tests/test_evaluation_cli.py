@@ -1,5 +1,4 @@
-"""python/evaluate.py end to end on a tiny digits checkpoint, and its errors."""
-import importlib.util
+"""smoot-evaluate (smoot_ext.cli.evaluate) end to end on a tiny digits checkpoint, and its errors."""
 import json
 from pathlib import Path
 
@@ -7,6 +6,7 @@ import matplotlib.image as mpimg
 import pytest
 import torch
 
+from smoot_ext.cli import evaluate as evaluate_cli
 from smoot_ext.models import build_model
 from smoot_ext.training.checkpoint import FORMAT, save_checkpoint
 
@@ -14,10 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cli():
-    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "python" / "evaluate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return evaluate_cli
 
 
 def _checkpoint(path, method, k=None, seed=0):

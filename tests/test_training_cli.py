@@ -1,6 +1,5 @@
-"""python/train.py end to end: the default digits run, MNIST, resume, NaN stop, bad input."""
+"""smoot-train (smoot_ext.cli.train) end to end: the default digits run, MNIST, resume, NaN stop, bad input."""
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -8,20 +7,19 @@ import matplotlib.image as mpimg
 import pytest
 import torch
 
+from smoot_ext.cli import train as train_cli
 from smoot_ext.training import loop
 from smoot_ext.training.checkpoint import load_checkpoint, load_model
 
+from data_dir import MNIST_DIR, needs_mnist
+
 ROOT = Path(__file__).resolve().parents[1]
-MNIST_DIR = ROOT.parent / "shared" / "data"
 # One thread: on a shared, busy 2-core machine two spinning OpenMP threads can be 30x slower.
 FAST = ["--threads", "1", "--no-progress"]
 
 
 def _cli():
-    spec = importlib.util.spec_from_file_location("train_cli", ROOT / "python" / "train.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return train_cli
 
 
 def _rows(out):
@@ -54,7 +52,7 @@ def test_default_command_reaches_95_percent_on_digits(tmp_path):
     assert acc == pytest.approx(rows[-1]["test_acc"])
 
 
-@pytest.mark.skipif(not (MNIST_DIR / "MNIST").is_dir(), reason="no MNIST under ../shared/data")
+@needs_mnist
 def test_one_mnist_epoch_per_method(tmp_path):
     k = {}
     for method in ("baseline", "sgt", "smoot"):

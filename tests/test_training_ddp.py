@@ -12,7 +12,6 @@ from smoot_ext.training.checkpoint import load_checkpoint
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = f"""
 import os, sys, torch
-sys.path.insert(0, {str(ROOT)!r})
 from smoot_ext.training.loop import TrainConfig, train
 out = sys.argv[1]
 r = train(TrainConfig(dataset="digits", epochs=2, subset=400, test_subset=100, batch_size=50,

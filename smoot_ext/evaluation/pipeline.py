@@ -77,7 +77,7 @@ def run_evaluation(checkpoints: list[str], *, out: str, methods, percentages, fi
     loaded = load_models(parse_checkpoints(checkpoints), device)
     meta0 = next(iter(loaded.values()))[1]
     dataset = dataset or meta0["dataset"]
-    data_dir = data_dir or meta0.get("config", {}).get("data_dir") or "data"
+    data_dir = data_dir or meta0.get("config", {}).get("data_dir")
     bundle = load_dataset(dataset, data_dir, seed=seed)
     test = bundle.test
     if num_test is not None and num_test < len(test):

@@ -29,7 +29,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -38,7 +38,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..data import DATASETS, load_dataset, make_loader
+from ..data import DATASETS, default_data_dir, load_dataset, make_loader
 from ..models import MODELS, build_model
 from ..ops import BACKENDS
 from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
@@ -71,7 +71,7 @@ class NonFiniteLoss(RuntimeError):
 @dataclass
 class TrainConfig:
     dataset: str = "digits"
-    data_dir: str = "data"
+    data_dir: str = field(default_factory=default_data_dir)
     download: bool = False
     subset: int | None = None        # train on this many samples (a seeded random choice)
     test_subset: int | None = None
