@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import statistics
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--shapes", nargs="+", default=None, metavar="B,G,M",
-                   help="shapes (B, G, M) to time; default: %s" % " ".join(",".join(map(str, s)) for s in DEFAULT_SHAPES))
+                   help=f"shapes (B, G, M) to time; default: {' '.join(','.join(map(str, s)) for s in DEFAULT_SHAPES)}")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     p.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
     p.add_argument("--repeats", type=int, default=30)
@@ -134,7 +135,7 @@ def main(argv=None) -> int:
             if not name.startswith("torch_") and not torch.equal(masked.cpu(), ref_mask):
                 print(f"{name}: mask differs from the reference at {(B, G, M)}", file=sys.stderr)
                 return 1
-            fns[name] = lambda fn=fn: fn(x, score, k, gen)
+            fns[name] = functools.partial(fn, x, score, k, gen)
         results = time_all(fns, args.device, args.repeats, args.warmup)
         base = results["torch_sort_scatter"]
         for name, ms in results.items():

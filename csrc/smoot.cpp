@@ -2,9 +2,28 @@
 #include <Python.h>
 #include <torch/library.h>
 
+#include <exception>
+
+#include "cpu/isa.h"
+
+namespace {
+PyObject* cpu_isa(PyObject*, PyObject*) {
+  try {
+    return PyUnicode_FromString(smoot::cpu_isa());
+  } catch (const std::exception& e) {  // a bad SMOOT_CPU_ISA
+    PyErr_SetString(PyExc_ValueError, e.what());
+    return nullptr;
+  }
+}
+
+PyMethodDef methods[] = {
+    {"cpu_isa", cpu_isa, METH_NOARGS, "The CPU mask kernel's row-loop ISA: 'avx2' or 'baseline'."},
+    {nullptr, nullptr, 0, nullptr}};
+}  // namespace
+
 // Importing smoot_ext._C loads this library and so runs TORCH_LIBRARY below.
 extern "C" PyObject* PyInit__C(void) {
-  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, methods};
   return PyModule_Create(&module_def);
 }
 

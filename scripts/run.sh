@@ -3,7 +3,7 @@
 # network), then evaluate its saliency into a report. Extra arguments go to train.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh
+bash scripts/install.sh train,eval
 . "${SMOOT_VENV:-.venv}/bin/activate"
 OUT=runs/digits-smoot
 python python/train.py --dataset digits --method smoot --out "$OUT" "$@"

@@ -42,6 +42,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ._extras import require
+
+require("train", "torchvision", "sklearn")
+
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -69,7 +73,7 @@ class IndexedImages(Dataset):
         idx = torch.as_tensor(idx, dtype=torch.long)
         return self.images[idx], self.labels[idx], idx
 
-    def subset(self, n: int, seed: int) -> "IndexedImages":
+    def subset(self, n: int, seed: int) -> IndexedImages:
         if not 1 <= n <= len(self):
             raise ValueError(f"subset must be in [1, {len(self)}], got {n}")
         keep = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]

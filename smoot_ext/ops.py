@@ -1,7 +1,7 @@
 """Public API of the masking ops: argument checks, layouts, backend choice, op registration.
 
 ``mask`` and ``update_k`` take ordinary layouts (NCHW images, (B, T, D) token sequences, flat
-(B, D) features), bring them to the ops' (B, G, M) layout of SPEC.md, and call one backend:
+(B, D) features), bring them to the ops' (B, G, M) layout of docs/SPEC.md, and call one backend:
 
 - ``"cpu"``: the C++ kernel (``torch.ops.smoot.mask`` on CPU tensors),
 - ``"cuda"``: the CUDA C++ kernel (``torch.ops.smoot.mask`` on CUDA tensors),

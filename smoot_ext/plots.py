@@ -1,6 +1,10 @@
 """PNG plots of a training run: learning curves and the SMOOT k histogram (matplotlib, Agg)."""
 from __future__ import annotations
 
+from ._extras import require
+
+require("train", "matplotlib")
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display needed

@@ -1,4 +1,4 @@
-"""The pure-PyTorch oracle of ``smoot::mask`` and ``smoot::update_k``, written from SPEC.md.
+"""The pure-PyTorch oracle of ``smoot::mask`` and ``smoot::update_k``, written from docs/SPEC.md.
 
 Readable first, fast never: every kernel (C++ CPU, CUDA, Triton) is tested against these
 functions, and they are tested against a literal per-row Python loop (tests/test_reference.py).
@@ -76,7 +76,7 @@ def select_lowest(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 def mask(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool = True,
          fill: str = "uniform", value: float = 0.0, seed: int = 0, offset: int = 0):
-    """SPEC.md ``smoot::mask`` on (B, G, M): returns (out, mask) with mask (B, M) bool."""
+    """docs/SPEC.md ``smoot::mask`` on (B, G, M): returns (out, mask) with mask (B, M) bool."""
     B, G, M = x.shape
     if B == 0 or M == 0:  # nothing to rank (k must then be 0) and no range to fill from
         return x.clone(), torch.zeros(B, M, dtype=torch.bool, device=x.device)
@@ -107,7 +107,7 @@ def mask(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool = T
 
 def update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor, *, alpha: float,
              mu: float, n: int, kmin: int, kmax: int):
-    """SPEC.md ``smoot::update_k`` (SMOOT Algorithm 2, lines 3-6): returns (k_new, delta)."""
+    """docs/SPEC.md ``smoot::update_k`` (SMOOT Algorithm 2, lines 3-6): returns (k_new, delta)."""
     p = torch.softmax(logits.float(), dim=1)
     q = torch.softmax(logits_masked.float(), dim=1)
     n_top = min(n, p.shape[1])

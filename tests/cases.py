@@ -89,7 +89,7 @@ def ulp_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def assert_matches_reference(out, masked, x, score, k, *, abs=True, fill="uniform", value=0.0,
                              seed=0, offset=0):
-    """A backend's (out, mask) for (x, score, k) equals the reference's, as SPEC.md demands:
+    """A backend's (out, mask) for (x, score, k) equals the reference's, as docs/SPEC.md demands:
     mask and kept values bit for bit, uniform/constant fills within 1 ulp, mean within 1e-5."""
     x, score, k = x.cpu(), score.cpu(), k.cpu()
     out, masked = out.cpu(), masked.cpu()
@@ -122,7 +122,7 @@ def random_logits(B: int, C: int, dtype=torch.float32, seed: int = 0, scale: flo
 
 
 def assert_update_k_matches_reference(k_new, delta, logits, logits_masked, k, **kw):
-    """SPEC.md: delta within 1e-6; k_new equal except where mu * delta is within 1e-5 of an integer."""
+    """docs/SPEC.md: delta within 1e-6; k_new equal except where mu * delta is within 1e-5 of an integer."""
     ref_k, ref_delta = reference.update_k(logits.cpu(), logits_masked.cpu(), k.cpu(), **kw)
     k_new, delta = k_new.cpu(), delta.cpu()
     assert k_new.dtype == k.dtype and delta.dtype == torch.float32

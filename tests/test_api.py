@@ -1,9 +1,9 @@
 """The public API (smoot_ext.mask / update_k): layouts, randomness, errors, torch.library glue."""
 import pytest
 import torch
+from cases import assert_matches_reference, random_case
 
 import smoot_ext
-from cases import assert_matches_reference, random_case
 from smoot_ext import reference
 
 CPU_BACKENDS = smoot_ext.available_backends("cpu")

@@ -1,13 +1,10 @@
 """smoot_ext.data: the datasets, their sample index, synthetic ground truth, loaders, errors."""
-from pathlib import Path
 
 import pytest
 import torch
-
-from smoot_ext.data import DATASETS, EpochBatchSampler, load_dataset, make_loader
-
 from data_dir import MNIST_DIR, needs_mnist
 
+from smoot_ext.data import DATASETS, EpochBatchSampler, load_dataset, make_loader
 
 
 def test_digits_split_range_and_index():

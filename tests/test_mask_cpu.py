@@ -1,4 +1,4 @@
-"""The C++ CPU kernel of smoot::mask (csrc/cpu/mask.cpp) against the reference (SPEC.md).
+"""The C++ CPU kernel of smoot::mask (csrc/cpu/mask.cpp) against the reference (docs/SPEC.md).
 
 Masks and kept values must be bit-identical to smoot_ext.reference, uniform/constant fills within
 1 ulp, mean fills within 1e-5 (tests/cases.py: assert_matches_reference). The kernel's radix
@@ -9,12 +9,11 @@ on the AVX2 ones (SMOOT_CPU_ISA; on a CPU without AVX2 both runs take the baseli
 """
 import pytest
 import torch
+from cases import FLOAT_DTYPES, adversarial_cases, assert_matches_reference, digits_case, random_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import smoot_ext  # noqa: F401  (registers the ops)
-from cases import (FLOAT_DTYPES, adversarial_cases, assert_matches_reference, digits_case,
-                   random_case)
 
 FILLS = ("uniform", "constant", "mean")
 

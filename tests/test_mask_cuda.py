@@ -1,4 +1,4 @@
-"""The CUDA C++ kernel of smoot::mask against the reference (SPEC.md) and the CPU kernel.
+"""The CUDA C++ kernel of smoot::mask against the reference (docs/SPEC.md) and the CPU kernel.
 
 Needs a GPU and an extension built with CUDA; otherwise every GPU test skips with the reason.
 Both launch plans of csrc/cuda/mask.cu run on every case: SMOOT_CUDA_MASK_PATH=row (one block
@@ -9,10 +9,17 @@ import pathlib
 
 import pytest
 import torch
+from cases import (
+    FLOAT_DTYPES,
+    adversarial_cases,
+    assert_matches_reference,
+    digits_case,
+    needs_cuda_kernel,
+    random_case,
+    ulp_distance,
+)
 
 import smoot_ext
-from cases import (FLOAT_DTYPES, adversarial_cases, assert_matches_reference, digits_case,
-                   needs_cuda_kernel, random_case, ulp_distance)
 
 _has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key
 needs_gpu = needs_cuda_kernel("mask")

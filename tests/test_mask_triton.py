@@ -8,9 +8,9 @@ import tempfile
 
 import pytest
 import torch
+from cases import adversarial_cases, assert_matches_reference, digits_case, random_case
 
 import smoot_ext
-from cases import adversarial_cases, assert_matches_reference, digits_case, random_case
 
 triton_mask = pytest.importorskip("smoot_ext.triton.mask")
 

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from cases import adversarial_cases, random_case, ulp_distance
+
 from smoot_ext import reference
 
 # Random123's kat_vectors for philox4x32 with 10 rounds: (counter, key, expected words).
@@ -95,7 +95,7 @@ def test_philox_matches_triton_randint4x():
 # ----------------------------------------------------------------------------- literal loop oracle
 
 def mask_loop(x, score, k, *, abs=True, fill="uniform", value=0.0, seed=0, offset=0):
-    """SPEC.md read literally: one row, one unit, one channel at a time, in Python scalars."""
+    """docs/SPEC.md read literally: one row, one unit, one channel at a time, in Python scalars."""
     B, G, M = x.shape
     S = score.shape[1]
     out = x.clone()

@@ -1,13 +1,13 @@
-"""The C++ CPU kernel of smoot::update_k (csrc/cpu/update_k.cpp) against the reference (SPEC.md).
+"""The C++ CPU kernel of smoot::update_k (csrc/cpu/update_k.cpp) against the reference (docs/SPEC.md).
 
 delta within 1e-6 (the kernel uses ATen's float32 softmax, as the reference, so in practice it is
 exact) and k_new equal except where mu * delta lies within 1e-5 of an integer.
 """
 import pytest
 import torch
+from cases import assert_update_k_matches_reference, random_logits
 
 import smoot_ext  # noqa: F401  (registers the ops)
-from cases import assert_update_k_matches_reference, random_logits
 
 
 def check(logits, masked, k, **kw):

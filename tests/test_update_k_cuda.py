@@ -1,10 +1,9 @@
-"""The CUDA C++ kernel of smoot::update_k against the reference (SPEC.md) and the CPU kernel.
+"""The CUDA C++ kernel of smoot::update_k against the reference (docs/SPEC.md) and the CPU kernel.
 
 Needs a GPU and an extension built with CUDA; otherwise every test skips with the reason.
 """
 import pytest
 import torch
-
 from cases import assert_update_k_matches_reference, needs_cuda_kernel, random_logits
 
 _has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key

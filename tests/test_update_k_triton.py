@@ -1,8 +1,8 @@
 """smoot::update_k_triton against the reference (in Triton's interpreter without a GPU)."""
 import pytest
 import torch
-
 from cases import assert_update_k_matches_reference
+
 from smoot_ext import reference
 
 pytest.importorskip("smoot_ext.triton.update_k")

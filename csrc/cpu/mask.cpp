@@ -20,6 +20,7 @@
 #include "common/keys.h"
 #include "common/philox.h"
 #include "cpu/avx2.h"
+#include "cpu/isa.h"
 
 namespace smoot {
 namespace {
@@ -485,6 +486,9 @@ std::tuple<at::Tensor, at::Tensor> mask_cpu(const at::Tensor& x_in, const at::Te
 }
 
 }  // namespace
+
+const char* cpu_isa() { return use_avx2() ? "avx2" : "baseline"; }
+
 }  // namespace smoot
 
 TORCH_LIBRARY_IMPL(smoot, CPU, m) { m.impl("mask", &smoot::mask_cpu); }

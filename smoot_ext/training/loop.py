@@ -32,6 +32,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
+from .._extras import require
+
+require("train", "tqdm")
+
 import numpy as np
 import torch
 import torch.distributed as dist

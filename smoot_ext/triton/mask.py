@@ -1,4 +1,4 @@
-"""``smoot::mask_triton``: SPEC.md ``smoot::mask`` as two Triton kernels.
+"""``smoot::mask_triton``: docs/SPEC.md ``smoot::mask`` as two Triton kernels.
 
 1. ``_select_kernel``, one program per row: forms the unit scores u on the fly, ranks them by
    radix select (``tl.histogram`` over 8-bit digits of order-preserving 32-bit keys) and

@@ -1,4 +1,4 @@
-"""``smoot::update_k_triton``: SPEC.md ``smoot::update_k`` as one Triton kernel, a program per row."""
+"""``smoot::update_k_triton``: docs/SPEC.md ``smoot::update_k`` as one Triton kernel, a program per row."""
 from __future__ import annotations
 
 import torch
