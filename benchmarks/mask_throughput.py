@@ -1,9 +1,11 @@
 """Throughput of smoot::mask: every available backend against the pure-PyTorch ways users mask
 today (stable sort + scatter; topk with the batch's max k), side by side in one run.
 
-Each backend's mask is checked against smoot_ext.reference before it is timed. Prints a table
-and writes JSON + CSV: median ms, GB/s of compulsory traffic (read x and score, write out and
-mask) and the speed-up over the stable-sort baseline.
+Each backend's mask is checked against smoot_ext.reference before it is timed. Prints a table of
+median ms, GB/s of compulsory traffic (read x and score, write out and mask) and the speed-up
+over the stable-sort baseline; writes the run as JSON and appends it to
+benchmarks/results/mask_throughput_<device>.csv with machine, versions, commit and date
+(record.py).
 
     python benchmarks/mask_throughput.py                      # CPU, 2 threads, default shapes
     python benchmarks/mask_throughput.py --device cuda
@@ -12,7 +14,6 @@ mask) and the speed-up over the stable-sort baseline.
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import json
 import os
@@ -20,6 +21,7 @@ import statistics
 import sys
 import time
 
+import record
 import torch
 
 import smoot_ext
@@ -106,7 +108,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3, help="untimed calls before each block")
     p.add_argument("--with-reference", action="store_true", help="also time the (slow) oracle")
-    p.add_argument("--out", default="benchmarks/results", help="folder for the JSON and CSV")
+    p.add_argument("--out", default=record.RESULTS, help="folder for the JSON and the appended CSV")
     args = p.parse_args(argv)
     try:
         shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else DEFAULT_SHAPES
@@ -151,14 +153,10 @@ def main(argv=None) -> int:
         print(f"{r['B']:>5} {r['G']:>2} {r['M']:>7} {r['backend']:<20} {r['median_ms']:>10.3f} "
               f"{r['gb_per_s']:>8.2f} {r['speedup_vs_sort']:>7.1f}x")
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"mask_throughput_{args.device}")
-    with open(stem + ".json", "w") as f:
-        json.dump(rows, f, indent=1)
-    with open(stem + ".csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {stem}.json and {stem}.csv")
+    latest = os.path.join(args.out, f"mask_throughput_{args.device}.json")
+    with open(latest, "w") as f:
+        json.dump({"environment": record.environment(), "rows": rows}, f, indent=1)
+    print(f"wrote {latest}; appended to {record.append(f'mask_throughput_{args.device}', rows, args.out)}")
     return 0
 
 
