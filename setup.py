@@ -55,12 +55,12 @@ def _cuda_plan() -> tuple[bool, str]:
     """(build the CUDA kernels?, why not)."""
     if _flag("SMOOT_SKIP_CUDA"):
         return False, "SMOOT_SKIP_CUDA=1 at build time"
+    if torch.version.cuda is None and not _flag("SMOOT_FORCE_CUDA"):
+        return False, f"built against torch {torch.__version__}, a build without CUDA"
     if cpp_extension.CUDA_HOME is None:
         if _flag("SMOOT_FORCE_CUDA"):
             raise SystemExit("SMOOT_FORCE_CUDA=1 but no CUDA toolkit was found: set CUDA_HOME")
         return False, "no CUDA toolkit (nvcc) found at build time: set CUDA_HOME"
-    if torch.version.cuda is None and not _flag("SMOOT_FORCE_CUDA"):
-        return False, f"built against torch {torch.__version__}, a build without CUDA"
     return True, ""
 
 
