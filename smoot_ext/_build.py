@@ -14,8 +14,8 @@ BUILD_COMMAND = "pip install --no-build-isolation --force-reinstall --no-deps ."
 
 def _rebuild_hint(source: str | None) -> str:
     where = f"cd {source} && " if source and os.path.isfile(os.path.join(source, "setup.py")) else ""
-    return (f"rebuild it against this torch from smoot_ext's source folder:\n  {where}{BUILD_COMMAND}\n"
-            "(or, in a checkout: pip install --no-build-isolation -e .)")
+    return (f"rebuild smoot_ext from its source folder:\n  {where}{BUILD_COMMAND}\n"
+            "(or, for an editable checkout: pip install --no-build-isolation -e .)")
 
 
 @functools.cache
@@ -41,7 +41,7 @@ def check_build() -> dict:
         raise ImportError(
             f"smoot_ext was built against torch {info['torch']}, but this environment runs torch "
             f"{torch.__version__}; its compiled ops load only beside the torch they were built "
-            f"against. To use this torch, {_rebuild_hint(info.get('source'))}")
+            f"against. To run with this torch, {_rebuild_hint(info.get('source'))}")
     return info
 
 
@@ -51,5 +51,5 @@ def load_library():
     try:
         from . import _C
     except ImportError as e:
-        raise ImportError(f"smoot_ext._C failed to load ({e}); {_rebuild_hint(info.get('source'))}") from e
+        raise ImportError(f"smoot_ext._C failed to load ({e}); to fix it, {_rebuild_hint(info.get('source'))}") from e
     return _C
