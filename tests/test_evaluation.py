@@ -1,4 +1,7 @@
-"""Saliency evaluation: attributions, accuracy-drop curves and AUC, localisation, plots, errors."""
+"""Saliency evaluation: attributions, removal curves end to end, localisation, report, plots, errors.
+
+The removal curves against a literal loop, the imputations, and the statistics have their own
+files (test_evaluation_perturbation.py, _imputation.py, _statistics.py)."""
 import warnings
 
 import matplotlib.image as mpimg
@@ -9,10 +12,25 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from smoot_ext.evaluation import (METHODS, RANDOM, AttributionConfig, EvalConfig, attribute, auc,
-                                  auroc, check_methods, check_percentages, correct_after_removal,
-                                  evaluate, plot_curves, plot_saliency_grid, precision_at_region,
-                                  unit_scores, write_report)
+from smoot_ext.evaluation import (
+    METHODS,
+    RANDOM,
+    AttributionConfig,
+    EvalConfig,
+    attribute,
+    auroc,
+    check_levels,
+    check_methods,
+    evaluate,
+    plot_curves,
+    plot_saliency_grid,
+    precision_at_region,
+    removal_curves,
+    summarise,
+    unit_scores,
+    write_report,
+)
+from smoot_ext.evaluation.imputation import Imputation
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FAST = AttributionConfig(ig_steps=8, nt_samples=3, shap_samples=3)
@@ -40,20 +58,6 @@ class IgnoresInput(nn.Module):
 
     def forward(self, x):
         return (x.flatten(1) * 0).sum(1, keepdim=True) + self.b
-
-
-# --- AUC -----------------------------------------------------------------------------------
-
-def test_auc_of_known_curves():
-    assert auc([0, 50, 100], [100, 50, 0]) == pytest.approx(50.0)
-    assert auc(list(range(0, 100, 10)), [100.0] * 10) == pytest.approx(90.0)
-    # a kink: trapezoids 0.1*(90+70)/2 + 0.3*(70+10)/2
-    assert auc([0, 10, 40], [90, 70, 10]) == pytest.approx(8.0 + 12.0)
-
-
-def test_auc_rejects_mismatched_lengths():
-    with pytest.raises(ValueError, match="accuracy_pct"):
-        auc([0, 10, 20], [1.0, 2.0])
 
 
 # --- attributions -----------------------------------------------------------------------------
@@ -89,11 +93,14 @@ def test_unit_scores_sum_abs_over_channels():
     torch.testing.assert_close(unit_scores(a, unit="feature"), torch.tensor([[1.0, 2.0, 3.0, 0.5]]))
 
 
-# --- accuracy drop ----------------------------------------------------------------------------
+# --- removal curves end to end ---------------------------------------------------------------
+
+BLACK = Imputation("constant", 0.0)
+
 
 def test_removal_takes_the_most_salient_units_first():
-    """A model that reads a single pixel: removing 1 unit by a saliency that ranks that pixel
-    first kills it; ranking it last keeps it."""
+    """A model that reads a single pixel: MoRF by a saliency that ranks that pixel first kills it
+    at the first unit removed; LeRF keeps it until the last."""
     class ReadsPixel(nn.Module):
         def forward(self, x):  # class 1 iff pixel (0, 0) is bright
             v = x[:, 0, 0, 0]
@@ -104,28 +111,31 @@ def test_removal_takes_the_most_salient_units_first():
     y = torch.ones(4, dtype=torch.long)
     first = torch.zeros(4, 9)
     first[:, 0] = 5.0
-    last = torch.ones(4, 9)
-    last[:, 0] = 0.0
-    pct = [0, 100 / 9, 8 * 100 / 9]  # k = 0, 1, 8 of 9 pixels
-    got = correct_after_removal(ReadsPixel(), x, y, first, pct, fill="background", background=0.0)
-    assert got.tolist() == [4, 0, 0]
-    got = correct_after_removal(ReadsPixel(), x, y, last, pct, fill="background", background=0.0)
-    assert got.tolist() == [4, 4, 4]
+    levels = [0, 1 / 9, 8 / 9 - 1e-6, 8 / 9]  # k = 0, 1, 7, 8 of 9 pixels
+    morf, _ = removal_curves(ReadsPixel(), x, y, first, levels, order="morf", imputation=BLACK)
+    lerf, _ = removal_curves(ReadsPixel(), x, y, first, levels, order="lerf", imputation=BLACK)
+    assert morf.sum(0).tolist() == [4, 0, 0, 0]
+    assert lerf.sum(0).tolist() == [4, 4, 4, 4]
 
 
-@pytest.mark.parametrize("fill", ["background", "uniform"])
-def test_a_model_that_ignores_its_input_has_a_flat_curve(fill):
+@pytest.mark.parametrize("fill", ["constant", "uniform", "mean", "road"])
+def test_a_model_that_ignores_its_input_has_flat_curves(fill):
     x = torch.rand(40, 1, 6, 6)
     y = torch.randint(0, 3, (40,), generator=torch.Generator().manual_seed(1))
-    model = IgnoresInput()
-    cfg = EvalConfig(methods=["saliency", "integrated_gradients"], fill=fill, attribution=FAST, grid_images=2)
-    res, _ = evaluate({"flat": model}, [(x[:25], y[:25]), (x[25:], y[25:])], cfg)
+    cfg = EvalConfig(methods=["saliency", "integrated_gradients"], fill=fill, attribution=FAST, grid_images=2,
+                     bootstrap=50)
+    per_image, _ = evaluate({"flat": IgnoresInput()}, [(x[:25], y[:25]), (x[25:], y[25:])], cfg)
+    res = summarise(per_image, cfg)
     entry = res["models"]["flat"]
     clean = 100.0 * (y == 2).float().mean().item()  # argmax of the constant logits is class 2
-    assert entry["accuracy"] == pytest.approx(clean)
-    for m in (RANDOM, "saliency", "integrated_gradients"):
-        assert entry["curves"][m]["accuracy"] == pytest.approx([clean] * 10)
-        assert entry["curves"][m]["auc"] == pytest.approx(clean * 0.9)
+    assert entry["accuracy"]["mean"] == pytest.approx(clean)
+    for m in ("saliency", "integrated_gradients"):
+        acc = entry["methods"][m]["accuracy"]
+        for o in ("morf", "lerf"):
+            assert acc["curves"][o]["mean"] == pytest.approx([clean] * 10)
+        assert acc["auc_morf"]["mean"] == pytest.approx(clean * 0.9)
+        assert acc["srg"]["mean"] == pytest.approx(0.0) and acc["srg"]["lo"] == acc["srg"]["hi"] == 0.0
+    assert entry["methods"][RANDOM]["accuracy"]["auc_random"]["mean"] == pytest.approx(clean * 0.9)
 
 
 # --- synthetic ground truth -------------------------------------------------------------------
@@ -175,28 +185,34 @@ def synthetic():
 
 def test_perfect_saliency_drops_accuracy_faster_than_random(synthetic):
     x, y, region, model = synthetic
-    pct = list(range(0, 100, 10))
+    levels = [i / 10 for i in range(10)]
     perfect = region.reshape(len(x), -1).float()
     rnd = torch.rand(perfect.shape, generator=torch.Generator().manual_seed(1))
     curves = {}
-    for name, scores in (("perfect", perfect), ("random", rnd)):
-        got = correct_after_removal(model, x, y, scores, pct, fill="background", background=0.0)
-        curves[name] = (100.0 * got / len(x)).tolist()
-    assert curves["perfect"][0] == curves["random"][0] > 99.0
+    for name, scores, order in (("morf", perfect, "morf"), ("lerf", perfect, "lerf"), ("random", rnd, "random")):
+        correct, _ = removal_curves(model, x, y, scores, levels, order=order, imputation=BLACK)
+        curves[name] = 100.0 * correct.float().mean(0).numpy()
+    assert curves["morf"][0] == curves["random"][0] == curves["lerf"][0] > 99.0
     # 20% of 256 pixels covers the 36-pixel square: the class evidence is gone.
-    assert curves["perfect"][2] < 30.0 < curves["random"][2]
-    assert auc(pct, curves["perfect"]) < auc(pct, curves["random"]) - 20.0
+    assert curves["morf"][2] < 30.0 < curves["random"][2]
+    # LeRF removes the square last: past 80% only it and a few noise pixels are left.
+    assert curves["lerf"][8] > 90.0
+    auc = {k: np.trapezoid(v, levels) for k, v in curves.items()}
+    assert auc["morf"] < auc["random"] - 20.0 < auc["lerf"] - 20.0
 
 
 def test_gradient_saliency_of_the_matched_filter_lies_in_the_region(synthetic):
     x, y, region, model = synthetic
-    cfg = EvalConfig(methods=["saliency", "input_x_gradient"], attribution=FAST, grid_images=2)
-    res, _ = evaluate({"matched": model}, [(x, y, region)], cfg)
+    cfg = EvalConfig(methods=["saliency", "input_x_gradient"], attribution=FAST, grid_images=2, bootstrap=50)
+    per_image, _ = evaluate({"matched": model}, [(x, y, region)], cfg)
+    res = summarise(per_image, cfg)
     share = region.float().mean().item()  # 36 / 256: what a random map scores in precision
+    entry = res["models"]["matched"]
     for m in ("saliency", "input_x_gradient"):
-        c = res["models"]["matched"]["curves"][m]
-        assert c["precision_at_region"] > 0.9 > share and c["auroc"] > 0.9
-        assert c["auc"] < res["models"]["matched"]["curves"][RANDOM]["auc"]
+        loc, acc = entry["localisation"][m], entry["methods"][m]["accuracy"]
+        assert loc["precision_at_region"] > 0.9 > share and loc["auroc"] > 0.9
+        assert acc["auc_morf"]["hi"] < entry["methods"][RANDOM]["accuracy"]["auc_random"]["lo"]
+        assert acc["srg"]["lo"] > 0.0
 
 
 def test_localisation_of_perfect_and_random_maps():
@@ -227,10 +243,12 @@ def test_localisation_is_undefined_for_an_empty_region():
 def test_report_and_plots_are_written_and_valid(tmp_path):
     x, y, region, model = _region_task(n=60)
     cfg = EvalConfig(methods=["saliency", "input_x_gradient"], attribution=FAST, grid_images=3,
-                     background=0.0)
+                     background=0.0, bootstrap=100)
     models = {"reads-region": model, "ignores-input": IgnoresInput(classes=2)}
-    res, maps = evaluate(models, [(x[:30], y[:30], region[:30]), (x[30:], y[30:], region[30:])], cfg)
-    res["dataset"] = "synthetic"
+    per_image, maps = evaluate(models, [(x[:30], y[:30], region[:30]), (x[30:], y[30:], region[30:])], cfg)
+    res = summarise(per_image, cfg)
+    res.update(dataset="synthetic", config={"abs": True, "unit": "pixel", "fill": "uniform", "road_noise": 0.01,
+                                            "fill_value": None, "background": [0.0]})
     figures = plot_curves(res, tmp_path) + plot_saliency_grid(maps, tmp_path)
     assert sorted(p.name for p in figures) == ["curves_input_x_gradient.png", "curves_saliency.png",
                                                "saliency_input_x_gradient.png", "saliency_saliency.png"]
@@ -238,13 +256,16 @@ def test_report_and_plots_are_written_and_valid(tmp_path):
         assert p.read_bytes()[:8] == PNG_SIGNATURE
         img = mpimg.imread(p)
         assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
-    paths = write_report(res, tmp_path, figures)
+    paths = write_report(res, per_image, tmp_path, figures)
     md = paths["markdown"].read_text()
-    assert "| Method | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC |" in md
+    assert "| Model | Saliency | AUC MoRF (lower = better) | AUC LeRF (higher = better) | SRG" in md
+    assert "x from 0 to 0.9" in md and "x = 0 included" in md  # the AUC convention
     assert "Precision@region" in md and "curves_saliency.png" in md
-    sal = res["models"]["reads-region"]["curves"]["saliency"]
-    assert sal["precision_at_region"] == pytest.approx(1.0) and sal["auroc"] == pytest.approx(1.0)
-    assert len(paths["curves_csv"].read_text().splitlines()) == 1 + 2 * 3 * 10
+    loc = res["models"]["reads-region"]["localisation"]["saliency"]
+    assert loc["precision_at_region"] == pytest.approx(1.0) and loc["auroc"] == pytest.approx(1.0)
+    # model x (2 methods x 2 orders + random) x 2 metrics x 10 levels
+    assert len(paths["curves_csv"].read_text().splitlines()) == 1 + 2 * 5 * 2 * 10
+    assert len(paths["per_image_csv"].read_text().splitlines()) == 1 + 2 * 3 * 60
     assert maps["saliency"]["saliency"]["reads-region"].shape == (3, 8, 8)
 
 
@@ -257,15 +278,20 @@ def test_unknown_method_is_named():
         EvalConfig(methods=["nope"])
 
 
-@pytest.mark.parametrize("bad", [[0, 10, 101], [-5, 10], [0], [0, 20, 10]])
-def test_bad_percentages_are_named(bad):
-    with pytest.raises(ValueError, match="--percentages"):
-        check_percentages(bad)
+@pytest.mark.parametrize("bad", [[0, 0.5, 1.0], [-0.1, 0.5], [0.2], [0, 0.2, 0.1], [0, 1.5]])
+def test_bad_levels_are_named(bad):
+    with pytest.raises(ValueError, match="--levels"):
+        check_levels(bad)
+    with pytest.raises(ValueError, match="--levels"):
+        EvalConfig(levels=bad)
 
 
-def test_bad_fill_is_named():
-    with pytest.raises(ValueError, match="--fill"):
-        EvalConfig(fill="zeros")
+@pytest.mark.parametrize("option, kwargs", [("--fill", {"fill": "zeros"}), ("--orders", {"orders": ["morf", "up"]}),
+                                            ("--orders", {"orders": []}), ("--road-noise", {"road_noise": -1.0}),
+                                            ("--bootstrap", {"bootstrap": 0}), ("--confidence", {"confidence": 1.0})])
+def test_bad_options_are_named(option, kwargs):
+    with pytest.raises(ValueError, match=option):
+        EvalConfig(**kwargs)
 
 
 def test_attribution_refuses_training_mode():
@@ -282,7 +308,7 @@ def test_every_listed_method_runs():
         assert a.shape == (2, 1, 4, 4)
 
 
-def test_background_may_differ_per_channel():
+def test_constant_fill_may_differ_per_channel():
     x = torch.ones(2, 2, 2, 2)
     seen = []
 
@@ -292,13 +318,13 @@ def test_background_may_differ_per_channel():
             return torch.zeros(x.shape[0], 2)
 
     scores = torch.tensor([[4.0, 3.0, 2.0, 1.0]] * 2)  # pixel 0 first
-    correct_after_removal(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 25], fill="background",
-                          background=(0.5, -1.0))
-    torch.testing.assert_close(seen[1][:, :, 0, 0], torch.tensor([[0.5, -1.0]] * 2))
-    assert (seen[1][:, :, 0, 1:] == 1).all() and (seen[1][:, :, 1] == 1).all()
+    removal_curves(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 0.25], order="morf",
+                   imputation=Imputation("constant", (0.5, -1.0)))
+    torch.testing.assert_close(seen[-1][:, :, 0, 0], torch.tensor([[0.5, -1.0]] * 2))
+    assert (seen[-1][:, :, 0, 1:] == 1).all() and (seen[-1][:, :, 1] == 1).all()
     with pytest.raises(ValueError, match="background"):
-        correct_after_removal(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 25], fill="background",
-                              background=(1, 2, 3))
+        removal_curves(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 0.25],
+                       imputation=Imputation("constant", (1, 2, 3)))
 
 
 def test_deeplift_warns_when_the_model_has_no_nonlinearity_modules():

@@ -1,51 +1,72 @@
-"""Saliency evaluation of trained checkpoints (baseline, SGT, SMOOT) in the paper's layout.
+"""Saliency faithfulness of trained checkpoints (baseline, SGT, SMOOT): MoRF, LeRF, random order.
 
   smoot-evaluate --checkpoints baseline=runs/baseline/checkpoint.pt \\
       sgt=runs/sgt/checkpoint.pt smoot=runs/smoot/checkpoint.pt --data-dir "$SMOOT_DATA_DIR" \\
       --methods saliency integrated_gradients --num-test 1000 --out runs/eval
+  smoot-evaluate --checkpoints smoot=s0.pt,s1.pt,s2.pt sgt=g0.pt,g1.pt,g2.pt --fill road ...
 
-Writes report.md (one table per saliency method: method, # test, min/median/max k, accuracy,
-AUC), results.json, curves.csv, summary.csv, curves_<method>.png and saliency_<method>.png.
-AUC units: accuracy-% x fraction removed (trapezoid); 90 = a model at 100% over 0..90% removed.
+Units are removed most relevant first (MoRF), least relevant first (LeRF) and in a random order
+at each level (fraction removed), and replaced by the fill; the curves are the accuracy and the
+mean true-class probability. Reported per model and saliency method: AUC(MoRF), AUC(LeRF),
+SRG = AUC(LeRF) - AUC(MoRF) and AUC(random), each with a bootstrap interval over the test images,
+and the paired interval of every difference between models. Several comma-separated checkpoints
+under one name are seeds of one model: its values are their mean, with an interval over seeds.
+
+Writes into --out (replaced only when the whole report is ready): report.md, results.json,
+summary.csv, differences.csv, curves.csv, per_image.npz and per_image.csv (every per-image
+curve and AUC), curves_<method>.png (bands: bootstrap intervals) and saliency_<method>.png.
+AUC: trapezoid over the fraction removed, y in %, e.g. x from 0 to 0.9: at most 90.
 """
 import argparse
-import os
-import sys
 
 import torch
 
-from ..evaluation import DEFAULT_PERCENTAGES, FILLS, METHODS, AttributionConfig
+from ..evaluation import FILLS, METHODS, ORDERS, AttributionConfig
+from ..evaluation.imputation import ROAD_NOISE
 from ..evaluation.pipeline import keep_freed_memory, run_evaluation
+from ..evaluation.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoints", nargs="+", required=True, metavar="[NAME=]PATH",
-                   help="trained checkpoints; NAME defaults to the run's method")
-    p.add_argument("--methods", nargs="+", default=["saliency", "integrated_gradients"],
-                   help=f"saliency methods, from: {', '.join(METHODS)} (default: saliency integrated_gradients)")
-    p.add_argument("--percentages", nargs="+", type=float, default=list(DEFAULT_PERCENTAGES),
-                   help="percent of units removed, increasing, in [0, 100] (default 0 10 ... 90)")
-    p.add_argument("--fill", default="uniform", choices=FILLS,
-                   help="value of removed units: uniform in the kept units' range, the paper's masking "
-                        "(default), or background: black in the data's units")
-    p.add_argument("--unit", default="pixel", choices=("pixel", "feature"),
-                   help="remove whole pixels (all channels) or single features (default pixel)")
-    p.add_argument("--signed", action="store_true", help="rank by the signed attribution instead of |.|")
-    p.add_argument("--dataset", default=None, help="test set (default: the checkpoints' dataset)")
-    p.add_argument("--data-dir", default=None, help="dataset folder (default: the training run's)")
-    p.add_argument("--num-test", type=int, default=1000,
-                   help="test images, a seeded random subset; 0 = the whole test set (default 1000)")
-    p.add_argument("--batch-size", type=int, default=250, help="images per attribution batch (default 250)")
-    p.add_argument("--ig-steps", type=int, default=AttributionConfig.ig_steps,
-                   help=f"IntegratedGradients steps (default {AttributionConfig.ig_steps})")
-    p.add_argument("--nt-samples", type=int, default=AttributionConfig.nt_samples, help="SmoothGrad samples")
-    p.add_argument("--shap-samples", type=int, default=AttributionConfig.shap_samples, help="GradientShap samples")
-    p.add_argument("--grid-images", type=int, default=6, help="rows of the saliency-map grid (default 6)")
-    p.add_argument("--seed", type=int, default=0, help="test subset, random ranking and fill draws")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--out", default="runs/eval", help="output folder (default runs/eval)")
+    a = p.add_argument
+    a("--checkpoints", nargs="+", required=True, metavar="[NAME=]PATH[,PATH...]",
+      help="trained checkpoints; NAME defaults to the run's method; several comma-separated paths are "
+           "checkpoints (seeds) of one model")
+    a("--methods", nargs="+", default=["saliency", "integrated_gradients"],
+      help=f"saliency methods, from: {', '.join(METHODS)} (default: saliency integrated_gradients)")
+    a("--orders", nargs="+", default=list(ORDERS), help=f"removal orders, from: {', '.join(ORDERS)} (default: all)")
+    a("--levels", nargs="+", type=float, default=None,
+      help="fractions of units removed, increasing, in [0, 1) (default 0 0.1 ... 0.9)")
+    a("--percentages", nargs="+", type=float, default=None, help="the levels in percent, in [0, 100) (older option)")
+    a("--fill", default="uniform",
+      help=f"value of removed units, one of: {', '.join(FILLS)} (default uniform: the training fill; "
+           "constant: --fill-value, default black; mean: the image's kept mean per channel; road: ROAD's "
+           "noisy linear imputation)")
+    a("--fill-value", nargs="+", type=float, default=None,
+      help="the constant fill: one value or one per channel, in the data's units (default: black)")
+    a("--road-noise", type=float, default=ROAD_NOISE, help=f"std of the road fill's noise (default {ROAD_NOISE})")
+    a("--unit", default="pixel", choices=("pixel", "feature"),
+      help="remove whole pixels (all channels) or single features (default pixel)")
+    a("--signed", action="store_true", help="rank by the signed attribution instead of |.|")
+    a("--dataset", default=None, help="test set (default: the checkpoints' dataset; another one is an error)")
+    a("--data-dir", default=None, help="dataset folder (default: the training run's)")
+    a("--num-test", type=int, default=1000,
+      help="test images, a seeded random subset; 0 = the whole test set (default 1000)")
+    a("--batch-size", type=int, default=250, help="images per attribution batch (default 250)")
+    a("--ig-steps", type=int, default=AttributionConfig.ig_steps,
+      help=f"IntegratedGradients steps (default {AttributionConfig.ig_steps})")
+    a("--nt-samples", type=int, default=AttributionConfig.nt_samples, help="SmoothGrad samples")
+    a("--shap-samples", type=int, default=AttributionConfig.shap_samples, help="GradientShap samples")
+    a("--bootstrap", type=int, default=DEFAULT_RESAMPLES,
+      help=f"bootstrap resamples of the test images (default {DEFAULT_RESAMPLES})")
+    a("--confidence", type=float, default=DEFAULT_CONFIDENCE, help="interval level (default 0.95)")
+    a("--grid-images", type=int, default=6, help="rows of the saliency-map grid (default 6)")
+    a("--seed", type=int, default=0, help="test subset, random order, fill draws and bootstrap")
+    a("--device", default="cpu")
+    a("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    a("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    a("--out", default="runs/eval", help="output folder (default runs/eval)")
     return p
 
 
@@ -56,21 +77,25 @@ def main(argv=None) -> int:
     for opt in ("ig_steps", "nt_samples", "shap_samples"):
         if getattr(args, opt) < 1:
             parser.error(f"--{opt.replace('_', '-')}: expected >= 1, got {getattr(args, opt)}")
+    if args.levels is not None and args.percentages is not None:
+        parser.error("--levels and --percentages: give one of them")
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         results = run_evaluation(
-            args.checkpoints, out=args.out, methods=args.methods, percentages=args.percentages,
-            fill=args.fill, unit=args.unit, abs=not args.signed, dataset=args.dataset, data_dir=args.data_dir,
+            args.checkpoints, out=args.out, methods=args.methods, orders=args.orders,
+            levels=args.levels, percentages=args.percentages, fill=args.fill, fill_value=args.fill_value,
+            road_noise=args.road_noise, unit=args.unit, abs=not args.signed, dataset=args.dataset,
+            data_dir=args.data_dir,
             num_test=args.num_test or None, batch_size=args.batch_size, seed=args.seed,
-            grid_images=args.grid_images, device=args.device,
+            grid_images=args.grid_images, device=args.device, bootstrap=args.bootstrap,
+            confidence=args.confidence, progress=args.progress,
             attribution=AttributionConfig(ig_steps=args.ig_steps, nt_samples=args.nt_samples,
                                           shap_samples=args.shap_samples))
     except (ValueError, FileNotFoundError) as e:
         parser.error(str(e))
     t = results["timing"]
-    print(f"evaluated {len(results['models'])} model(s) on {results['num_test']} images in "
-          f"{t['wall_s']:.1f} s wall, {t['cpu_s']:.1f} s CPU ({t['threads']} threads)")
+    print(f"evaluated {sum(e['checkpoints'] for e in results['models'].values())} checkpoint(s) on "
+          f"{results['num_test']} images in {t['wall_s']:.1f} s wall, {t['cpu_s']:.1f} s CPU ({t['threads']} threads)")
     print(f"report: {results['files']['markdown']}")
     return 0
-

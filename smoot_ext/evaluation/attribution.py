@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 from captum import attr as captum_attr
 
-from .accuracy_drop import background_tensor
+from .choices import check_choices
+from .imputation import background_tensor
 
 METHODS = (
     "saliency",
@@ -37,13 +38,7 @@ class AttributionConfig:
 
 def check_methods(methods) -> list[str]:
     """Validate saliency method names; raise naming the option and the valid choices."""
-    methods = list(methods)
-    if not methods:
-        raise ValueError(f"--methods: expected at least one of {', '.join(METHODS)}, got none")
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"--methods: unknown saliency method {m!r}; choose from {', '.join(METHODS)}")
-    return methods
+    return check_choices(methods, METHODS, "--methods", "saliency method")
 
 
 def attribute(

@@ -1,17 +1,30 @@
-"""From checkpoint files to a written report: what `python/evaluate.py` runs."""
+"""From checkpoint files to a written report: what `smoot-evaluate` runs.
+
+Everything that can be wrong with the input (options, checkpoints, their dataset and input
+shape, the output folder) is checked before the first image is scored, and the report is
+written into a staging folder that replaces ``out`` only when complete.
+"""
 from __future__ import annotations
 
 import ctypes
 import os
+import pickle
 import time
+import zipfile
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from .attribution import AttributionConfig
+from .output import check_output_folder, staged_folder
+from .perturbation import DEFAULT_LEVELS, levels_from_percentages
 from .plots import plot_curves, plot_saliency_grid
 from .report import write_report
 from .runner import EvalConfig, evaluate
+from .summary import summarise
+
+DEFAULT_ATTRIBUTION = AttributionConfig()
 
 
 def keep_freed_memory() -> bool:
@@ -28,88 +41,174 @@ def keep_freed_memory() -> bool:
     return bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(libc.mallopt(m_trim_threshold, (1 << 31) - 1))
 
 
-def parse_checkpoints(specs: list[str]) -> list[tuple[str | None, str]]:
-    """`name=path` or bare `path` (named later by the run's method). Missing files are errors."""
+def parse_checkpoints(specs: list[str]) -> list[tuple[str | None, list[str]]]:
+    """`NAME=PATH[,PATH...]` or bare `PATH[,PATH...]` (named later by the run's method); several
+    paths are checkpoints of one model (e.g. training seeds). Missing files are errors."""
     if not specs:
         raise ValueError("--checkpoints: expected at least one checkpoint path, got none")
     out = []
     for spec in specs:
-        name, sep, path = spec.partition("=")
+        name, sep, paths = spec.partition("=")
         if not sep:
-            name, path = None, spec
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"--checkpoints: checkpoint file {path!r} does not exist")
-        out.append((name, path))
+            name, paths = None, spec
+        if name is not None and (not name or "/" in name):
+            raise ValueError(f"--checkpoints: model name {name!r} in {spec!r} must be non-empty, without '/'")
+        files = [p for p in paths.split(",") if p]
+        if not files:
+            raise ValueError(f"--checkpoints: no checkpoint path in {spec!r}")
+        for path in files:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"--checkpoints: checkpoint file {path!r} does not exist")
+        out.append((name, files))
     return out
 
 
-def load_models(checkpoints: list[tuple[str | None, str]], device: str = "cpu") -> dict:
-    """{name: (model, meta, path)}; unnamed entries take the run's method ("baseline", "sgt", ...)."""
-    from ..training.checkpoint import load_model
-
+def load_models(checkpoints: list[tuple[str | None, list[str]]], device: str = "cpu") -> dict:
+    """{name: [(model, meta, path), ...]}; unnamed entries take the run's method ("baseline",
+    "sgt", ...). Every checkpoint must come from the same dataset and input shape."""
     loaded = {}
-    for name, path in checkpoints:
-        model, meta = load_model(path, map_location=device)
-        name = name or meta.get("method") or Path(path).stem
+    for name, paths in checkpoints:
+        runs = [(*_load(path, device), path) for path in paths]
+        name = name or runs[0][1].get("method") or Path(paths[0]).stem
         if name in loaded:
             raise ValueError(f"--checkpoints: two checkpoints are named {name!r}; name them as NAME=PATH")
-        loaded[name] = (model, meta, path)
-    datasets = {meta["dataset"] for _, meta, _ in loaded.values()}
-    if len(datasets) > 1:
-        raise ValueError(f"--checkpoints: the checkpoints were trained on different datasets {sorted(datasets)}")
+        loaded[name] = runs
+    first = next(iter(loaded.values()))[0]
+    for runs in loaded.values():
+        for _, meta, path in runs:
+            for key in ("dataset", "in_channels", "image_size", "num_classes"):
+                if meta.get(key) != first[1].get(key):
+                    raise ValueError(f"--checkpoints: {path!r} has {key} {meta.get(key)!r}, but {first[2]!r} "
+                                     f"has {first[1].get(key)!r}: every checkpoint must be of one dataset and "
+                                     "input shape")
     return loaded
 
 
-def run_evaluation(checkpoints: list[str], *, out: str, methods, percentages, fill="uniform",
-                   unit="pixel", abs=True, dataset=None, data_dir=None, num_test=1000, batch_size=250,
-                   seed=0, grid_images=6, attribution=AttributionConfig(), device="cpu") -> dict:
-    """Loads the checkpoints and their test set, evaluates, writes JSON/CSV/PNG/markdown to `out`.
+def _load(path: str, device: str):
+    from ..training.checkpoint import load_model
+
+    try:
+        return load_model(path, map_location=device)
+    except ValueError as e:  # load_checkpoint's "not a smoot_ext checkpoint", which names the path
+        raise ValueError(f"--checkpoints: {e}") from e
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, KeyError, TypeError,
+            AttributeError) as e:
+        raise ValueError(f"--checkpoints: cannot read checkpoint {path!r} (corrupt or not a smoot_ext "
+                         f"checkpoint): {type(e).__name__}: {e}") from e
+
+
+def check_dataset(loaded: dict, dataset: str) -> None:
+    """The checkpoints were trained on `dataset` (checked before loading it)."""
+    for runs in loaded.values():
+        for _, meta, path in runs:
+            if meta.get("dataset") != dataset:
+                raise ValueError(f"--checkpoints: {path!r} was trained on {meta.get('dataset')!r}, "
+                                 f"but the test set is {dataset!r} (--dataset)")
+
+
+def check_input_shape(loaded: dict, dataset: str, bundle) -> None:
+    """The checkpoints' models take the test set's images and have its classes."""
+    want = {"dataset": dataset, "in_channels": bundle.in_channels, "image_size": bundle.image_size,
+            "num_classes": bundle.num_classes}
+    for runs in loaded.values():
+        for _, meta, path in runs:
+            got = {k: meta.get(k) for k in want}
+            if got != want:
+                raise ValueError(f"--checkpoints: {path!r} takes {got['in_channels']}x{got['image_size']}x"
+                                 f"{got['image_size']} inputs with {got['num_classes']} classes, but {dataset} "
+                                 f"has {want['in_channels']}x{want['image_size']}x{want['image_size']} images "
+                                 f"with {want['num_classes']} classes")
+
+
+def run_evaluation(checkpoints: list[str], *, out: str, methods, percentages=None, levels=None, orders=None,
+                   fill="uniform", fill_value=None, road_noise=None, unit="pixel", abs=True, dataset=None,
+                   data_dir=None, num_test=1000, batch_size=250, seed=0, grid_images=6,
+                   attribution=DEFAULT_ATTRIBUTION, bootstrap=None, confidence=None, progress=True,
+                   device="cpu") -> dict:
+    """Loads the checkpoints and their test set, evaluates, writes the report (see report.py) to
+    `out`. ``levels`` are fractions in [0, 1); ``percentages`` the older spelling in percent.
     Returns the results dict (with the report paths under "files")."""
     from ..data import load_dataset
 
+    started = time.perf_counter()
     if num_test is not None and num_test < 1:
         raise ValueError(f"--num-test: expected a positive number of test images, got {num_test}")
     if batch_size < 1:
         raise ValueError(f"--batch-size: expected >= 1, got {batch_size}")
+    if levels is None:
+        levels = DEFAULT_LEVELS if percentages is None else levels_from_percentages(percentages)
+    optional = {"orders": orders, "road_noise": road_noise, "bootstrap": bootstrap, "confidence": confidence}
     # Check the cheap options before loading anything.
-    config = EvalConfig(methods=methods, percentages=percentages, fill=fill, unit=unit, abs=abs, seed=seed,
-                        grid_images=grid_images, attribution=attribution)
+    config = EvalConfig(methods=methods, levels=levels, fill=fill, fill_value=fill_value, unit=unit, abs=abs,
+                        seed=seed, grid_images=grid_images, attribution=attribution, progress=progress,
+                        **{k: v for k, v in optional.items() if v is not None})
+    check_output_folder(out)
     loaded = load_models(parse_checkpoints(checkpoints), device)
-    meta0 = next(iter(loaded.values()))[1]
+    meta0 = next(iter(loaded.values()))[0][1]
     dataset = dataset or meta0["dataset"]
     data_dir = data_dir or meta0.get("config", {}).get("data_dir")
+    check_dataset(loaded, dataset)
     bundle = load_dataset(dataset, data_dir, seed=seed)
+    check_input_shape(loaded, dataset, bundle)
+    if config.fill_value is not None and len(config.fill_value) not in (1, bundle.in_channels):
+        raise ValueError(f"--fill-value: expected 1 value or one per channel ({bundle.in_channels}), "
+                         f"got {len(config.fill_value)}")
     test = bundle.test
+    if num_test is not None and num_test > len(test):
+        raise ValueError(f"--num-test: {dataset} has {len(test)} test images, asked for {num_test}")
+    positions = torch.arange(len(test))
     if num_test is not None and num_test < len(test):
+        # The same seeded choice as IndexedImages.subset, so the positions are known.
+        positions = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:num_test].sort().values
         test = test.subset(num_test, seed)
     x, y, masks = test.images, test.labels, test.masks
-    # Black (raw 0) in the data's normalised units, per channel: the removal fill and the baseline.
+    # Black (raw 0) in the data's normalised units, per channel: the constant fill and the baseline.
     config.background = tuple((0.0 - m) / s for m, s in zip(bundle.mean, bundle.std))
     config.data_range = float(x.max() - x.min())
 
     batches = [(x[i:i + batch_size], y[i:i + batch_size]) + (() if masks is None else (masks[i:i + batch_size],))
                for i in range(0, len(x), batch_size)]
-    models = {name: model for name, (model, _, _) in loaded.items()}
+    models = {name: [_fast_layout(model, device) for model, _, _ in runs] for name, runs in loaded.items()}
     t0, c0 = time.perf_counter(), time.process_time()
-    results, maps = evaluate(models, batches, config, device=device, total=len(batches))
-    results["timing"] = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
-                         "threads": torch.get_num_threads()}
-    results["dataset"] = dataset
-    for name, (_, meta, path) in loaded.items():
-        k = meta.get("k_stats") or {}
-        results["models"][name]["info"] = {
-            "checkpoint": path, "method": meta.get("method"),
-            "epoch": meta.get("epoch"), "k_min": _int(k.get("min")), "k_median": _int(k.get("median")),
-            "k_max": _int(k.get("max")), "num_units": meta.get("num_units"),
+    per_image, maps = evaluate(models, batches, config, device=device, total=len(batches))
+    per_image.index = positions.numpy()
+    t1 = time.perf_counter()
+    results = summarise(per_image, config)
+    timing = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "loading_s": t0 - started,
+              "scoring_s": t1 - t0, "statistics_s": time.perf_counter() - t1,
+              "threads": torch.get_num_threads(), **per_image.timing}
+    results.update(dataset=dataset, config=asdict(config), timing=timing)
+    for name, runs in loaded.items():
+        results["models"][name]["info"] = [_info(meta, path) for _, meta, path in runs]
+    out = Path(out)
+    t2 = time.perf_counter()
+    with staged_folder(out) as stage:
+        figures = plot_curves(results, stage) + plot_saliency_grid(maps, stage)
+        written = write_report(results, per_image, stage, figures)
+    timing["report_s"] = time.perf_counter() - t2  # after results.json was written: only in the returned dict
+    results["files"] = {k: str(out / p.name) for k, p in written.items()}
+    results["files"]["figures"] = [str(out / p.name) for p in figures]
+    return results
+
+
+def _fast_layout(model: torch.nn.Module, device) -> torch.nn.Module:
+    """Channels-last weights on the CPU: oneDNN's convolutions then skip the layout conversion of
+    every call and take their faster NHWC kernels (benchmarks/eval_throughput.py measures it); the
+    NCHW inputs stay as they are (a convolution follows its weight's layout)."""
+    if torch.device(device).type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _info(meta: dict, path: str) -> dict:
+    k = meta.get("k_stats") or {}
+    return {"checkpoint": path, "method": meta.get("method"), "epoch": meta.get("epoch"),
+            "k_min": _int(k.get("min")), "k_median": _int(k.get("median")), "k_max": _int(k.get("max")),
+            "num_units": meta.get("num_units"),
             # The trainer's own last test accuracy, on its (usually full) test set.
             "train_test_acc": None if not meta.get("metrics") else 100.0 * meta["metrics"]["test_acc"],
             "train_test_subset": meta.get("config", {}).get("test_subset")}
-    figures = plot_curves(results, out) + plot_saliency_grid(maps, out)
-    results["files"] = {k: str(v) for k, v in write_report(results, out, figures).items()}
-    results["files"]["figures"] = [str(p) for p in figures]
-    return results
 
 
 def _int(v):
     return None if v is None else int(round(float(v)))
-

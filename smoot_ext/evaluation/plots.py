@@ -1,4 +1,4 @@
-"""PNG figures: accuracy-drop curves (the paper's Figure 3) and saliency grids (Figure 2)."""
+"""PNG figures: removal curves with bootstrap bands (the paper's Figure 3) and saliency grids (Figure 2)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,31 +11,38 @@ import torch  # noqa: E402
 
 from .runner import RANDOM  # noqa: E402
 
+STYLES = {"morf": "-", "lerf": "--", "random": ":"}  # line style per order; colour per model
+
 
 def plot_curves(results: dict, out_dir: str | Path) -> list[Path]:
-    """One figure per saliency method: a solid line per trained model, its random-ranking
-    baseline dashed in the same colour."""
+    """One figure per saliency method, two panels (accuracy, true-class probability): per model
+    one colour, MoRF solid, LeRF dashed, the random order dotted; each mean curve with its
+    bootstrap band."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pct = results["percentages"]
+    x = [100.0 * v for v in results["levels"]]
     models = results["models"]
-    methods = [m for m in next(iter(models.values()))["curves"] if m != RANDOM]
+    methods = list(results["methods"]) if any(o != RANDOM for o in results["orders"]) else [RANDOM]
     paths = []
     for m in methods:
-        fig, ax = plt.subplots(figsize=(5, 4))
-        for i, (name, entry) in enumerate(models.items()):
-            colour = f"C{i}"
-            c = entry["curves"][m]
-            ax.plot(pct, c["accuracy"], "o-", color=colour, label=f"{name} (AUC {c['auc']:.2f})")
-            r = entry["curves"][RANDOM]
-            ax.plot(pct, r["accuracy"], "--", color=colour, alpha=0.7,
-                    label=f"{name}, random order (AUC {r['auc']:.2f})")
-        ax.set_xlabel("features removed, most salient first (%)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"Accuracy drop: {m}")
-        ax.set_ylim(0, 100)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for ax, metric, label in zip(axes, ("accuracy", "probability"),
+                                     ("test accuracy (%)", "true-class probability (%)")):
+            for i, (name, entry) in enumerate(models.items()):
+                curves = dict(entry["methods"].get(m, {}).get(metric, {}).get("curves", {}))
+                if m != RANDOM:
+                    curves.update(entry["methods"].get(RANDOM, {}).get(metric, {}).get("curves", {}))
+                for order, c in curves.items():
+                    ax.plot(x, c["mean"], STYLES[order], color=f"C{i}", marker="o", markersize=3,
+                            label=f"{name}, {order}")
+                    ax.fill_between(x, c["lo"], c["hi"], color=f"C{i}", alpha=0.2, linewidth=0)
+            ax.set_xlabel("units removed (%)")
+            ax.set_ylabel(label)
+            ax.set_ylim(0, 100)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=7)
+        fig.suptitle(f"Removal curves: {m} (bands: {100 * results['bootstrap']['confidence']:g}% bootstrap)",
+                     fontsize=10)
         paths.append(_save(fig, out_dir / f"curves_{m}.png", dpi=120))
     return paths
 

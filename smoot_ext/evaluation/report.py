@@ -1,11 +1,26 @@
-"""Write the evaluation as JSON, CSV and a markdown report in the paper's table layout."""
+"""Write the evaluation: JSON, CSV tables, the per-image results (NPZ and CSV) and report.md.
+
+Files (all in one folder):
+
+- results.json: the summary (``summary.summarise``) plus the run's configuration and timing;
+- summary.csv: one row per model x saliency method x metric, every statistic with its interval;
+- differences.csv: one row per pair of models x method x metric x statistic (paired bootstrap);
+- curves.csv: one row per model x method x order x metric x level (mean curve and its band);
+- per_image.npz: every per-image curve (``key(model, checkpoint, method, order, metric)``),
+  with the levels, labels and test-set positions, so any statistic can be recomputed;
+- per_image.csv: one row per model x checkpoint x method x image: its AUCs and SRG;
+- report.md: the tables, with intervals, and the figures.
+"""
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
 
-from .runner import RANDOM
+import numpy as np
+
+from .runner import METRICS, RANDOM, PerImage
+from .summary import METRIC_NAMES, per_image_statistics
 
 # The paper's Tables 2-3 (CNN, 100 epochs, A100): (# test, min k, median k, max k, accuracy %, AUC).
 PAPER_TABLES = {
@@ -21,102 +36,248 @@ PAPER_TABLES = {
     },
 }
 LOCALIZATION = ("precision_at_region", "auroc")
+STATISTICS = ("auc_morf", "auc_lerf", "srg", "auc_random")
+HEADINGS = {"auc_morf": "AUC MoRF (lower = better)", "auc_lerf": "AUC LeRF (higher = better)",
+            "srg": "SRG = LeRF - MoRF (higher = better)", "auc_random": "AUC random order"}
+ORDER_WORDS = {"morf": "MoRF: most relevant first", "lerf": "LeRF: least relevant first",
+               "random": "random: a uniformly random order (the same for every model and method)"}
 
 
-def write_report(results: dict, out_dir: str | Path, figures: list[Path] = ()) -> dict[str, Path]:
-    """results.json, curves.csv (one row per model x method x percentage), summary.csv (one row
-    per model x method) and report.md. Returns the paths by kind."""
+def npz_key(model: str, checkpoint: int, method: str, order: str, metric: str) -> str:
+    """The per_image.npz array of one curve; "clean" as method and order for the unmasked scores."""
+    return f"{model}/{checkpoint}/{method}/{order}/{metric}"
+
+
+def write_report(results: dict, per_image: PerImage, out_dir: str | Path, figures=()) -> dict[str, Path]:
+    """Writes every file of the module docstring into ``out_dir``; returns their paths by kind."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "results.json", "curves_csv": out_dir / "curves.csv",
-             "summary_csv": out_dir / "summary.csv", "markdown": out_dir / "report.md"}
+    paths = {"json": out_dir / "results.json", "summary_csv": out_dir / "summary.csv",
+             "differences_csv": out_dir / "differences.csv", "curves_csv": out_dir / "curves.csv",
+             "per_image_npz": out_dir / "per_image.npz", "per_image_csv": out_dir / "per_image.csv",
+             "markdown": out_dir / "report.md"}
     paths["json"].write_text(json.dumps(results, indent=2) + "\n")
-
-    with paths["curves_csv"].open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["model", "saliency", "percent_removed", "accuracy"])
-        for name, entry in results["models"].items():
-            for m, c in entry["curves"].items():
-                for p, a in zip(results["percentages"], c["accuracy"]):
-                    w.writerow([name, m, p, f"{a:.4f}"])
-
-    with paths["summary_csv"].open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["model", "saliency", "num_test", "k_min", "k_median", "k_max", "accuracy", "auc",
-                    *LOCALIZATION])
-        for name, entry in results["models"].items():
-            k = _k(entry)
-            for m, c in entry["curves"].items():
-                w.writerow([name, m, results["num_test"], *k, f"{entry['accuracy']:.4f}", f"{c['auc']:.4f}",
-                            *(f"{c[key]:.4f}" if key in c else "" for key in LOCALIZATION)])
-
-    paths["markdown"].write_text(markdown(results, [Path(p).relative_to(out_dir) if Path(p).is_relative_to(out_dir)
-                                                    else Path(p) for p in figures]))
+    _write_csv(paths["summary_csv"], *_summary_rows(results))
+    _write_csv(paths["differences_csv"], ["a", "b", "method", "metric", "statistic", "mean", "lo", "hi",
+                                          "seeds_lo", "seeds_hi"],
+               [[d["a"], d["b"], d["method"], d["metric"], d["statistic"], *_fmt(d), *_seed_fmt(d)]
+                for d in results["differences"]])
+    _write_csv(paths["curves_csv"], ["model", "method", "order", "metric", "level", "mean", "lo", "hi"],
+               [[name, m, o, metric, f"{lv:g}", *(f"{c[k][i]:.4f}" for k in ("mean", "lo", "hi"))]
+                for name, entry in results["models"].items() for m, per in entry["methods"].items()
+                for metric, block in per.items() for o, c in block["curves"].items()
+                for i, lv in enumerate(results["levels"])])
+    _write_per_image(per_image, results["orders"], paths["per_image_npz"], paths["per_image_csv"])
+    rel = [Path(p).relative_to(out_dir) if Path(p).is_relative_to(out_dir) else Path(p) for p in figures]
+    paths["markdown"].write_text(markdown(results, rel))
     return paths
 
+
+def _write_csv(path: Path, header, rows) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def _fmt(stat: dict) -> list[str]:
+    return [f"{stat[k]:.4f}" for k in ("mean", "lo", "hi")]
+
+
+def _seed_fmt(stat: dict) -> list[str]:
+    s = stat.get("seeds")
+    return [f"{s['lo']:.4f}", f"{s['hi']:.4f}"] if s else ["", ""]
+
+
+def _summary_rows(results: dict):
+    header = ["model", "checkpoints", "method", "metric", "num_test", "accuracy", "accuracy_lo", "accuracy_hi"]
+    for s in STATISTICS:
+        header += [s, f"{s}_lo", f"{s}_hi", f"{s}_seeds_lo", f"{s}_seeds_hi"]
+    header += list(LOCALIZATION)
+    rows = []
+    for name, entry in results["models"].items():
+        loc = entry.get("localisation", {})
+        for m, per in entry["methods"].items():
+            for metric, block in per.items():
+                row = [name, entry["checkpoints"], m, metric, results["num_test"], *_fmt(entry["accuracy"])]
+                for s in STATISTICS:
+                    row += _fmt(block[s]) + _seed_fmt(block[s]) if s in block else [""] * 5
+                row += [f"{loc[m][k]:.4f}" if m in loc else "" for k in LOCALIZATION]
+                rows.append(row)
+    return header, rows
+
+
+def _write_per_image(per_image: PerImage, orders, npz_path: Path, csv_path: Path) -> None:
+    arrays = {"levels": np.asarray(per_image.levels), "labels": per_image.labels, "index": per_image.index}
+    header = ["model", "checkpoint", "method", "image", "label", "clean_correct", "clean_probability"]
+    header += [f"{s}_{METRIC_NAMES[metric]}" for metric in METRICS for s in STATISTICS]
+    rows = []
+    for name, runs in per_image.runs.items():
+        for c, run in enumerate(runs):
+            for metric, v in run["clean"].items():
+                arrays[npz_key(name, c, "clean", "clean", metric)] = v
+            for (m, o), per in run["curves"].items():
+                for metric, v in per.items():
+                    arrays[npz_key(name, c, m, o, metric)] = v
+            methods = sorted({m for m, _ in run["curves"]}, key=lambda m: (m == RANDOM, m))
+            for m in methods:
+                stats = {metric: per_image_statistics(run, per_image.levels, m, metric, orders) for metric in METRICS}
+                cols = [stats[metric].get(s) for metric in METRICS for s in STATISTICS]
+                for i in range(per_image.num_images):
+                    rows.append([name, c, m, int(per_image.index[i]), int(per_image.labels[i]),
+                                 int(run["clean"]["correct"][i]), f"{run['clean']['probability'][i]:.6f}",
+                                 *("" if v is None else f"{v[i]:.4f}" for v in cols)])
+    np.savez_compressed(npz_path, **arrays)
+    _write_csv(csv_path, header, rows)
+
+
+# --- markdown ---------------------------------------------------------------------------------
 
 def markdown(results: dict, figures=()) -> str:
     cfg = results["config"]
     models = results["models"]
-    methods = [m for m in next(iter(models.values()))["curves"] if m != RANDOM]
     dataset = results.get("dataset", "")
+    boot = results["bootstrap"]
+    conf = f"{100 * boot['confidence']:g}%"
     lines = [
-        "# Saliency evaluation",
+        "# Saliency faithfulness evaluation",
         "",
         f"- test images: {results['num_test']}" + (f" of `{dataset}`" if dataset else ""),
-        f"- removed: the most salient {cfg['unit']}s first (ranked by "
-        f"{'|attribution|' if cfg['abs'] else 'signed attribution'}), at "
-        f"{', '.join(f'{p:g}' for p in results['percentages'])} %",
-        f"- fill of removed units: {cfg['fill']}"
-        + (f" (value {', '.join(f'{v:.4g}' for v in cfg['background'])}: black in the data's units)"
-           if cfg["fill"] == "background"
-           else " (uniform in [min, max] of the kept units, as in training)"),
-        f"- AUC units: {results['auc_units']}; smaller = steeper drop = better saliency",
-        "- random: the same removal with a uniformly random ranking (seed "
-        f"{cfg['seed']}, identical for every model)",
+        f"- saliency methods: {', '.join(results['methods'])}; units ranked by "
+        f"{'|attribution|' if cfg['abs'] else 'signed attribution'} per {cfg['unit']}",
+        f"- orders: {'; '.join(ORDER_WORDS[o] for o in results['orders'])}",
+        f"- levels (fraction of the {cfg['unit']}s removed): {', '.join(f'{v:g}' for v in results['levels'])}",
+        f"- fill of removed units: {_fill_words(cfg)}",
+        f"- AUC: {results['auc_convention']}",
+        "- SRG (symmetric relevance gain) = AUC(LeRF) - AUC(MoRF): larger = more faithful saliency",
+        f"- intervals: {conf} percentile bootstrap over the test images ({boot['resamples']} resamples, "
+        f"seed {boot['seed']}); every model sees the same images, random order and fill draws, so "
+        "differences are paired. With several checkpoints per model, a model's value is the mean over "
+        f"its checkpoints, and `seeds` is the {conf} Student-t interval over the checkpoints",
         "",
     ]
-    for m in methods:
-        lines += [f"## Accuracy drop: {m}", "",
-                  "| Method | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC | AUC (random order) "
-                  "| Trainer's test accuracy |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for name, entry in models.items():
-            c, r = entry["curves"][m], entry["curves"][RANDOM]
-            lines.append(f"| {name} | {results['num_test']} | " + " | ".join(_k(entry))
-                         + f" | {entry['accuracy']:.2f}% | {c['auc']:.2f} | {r['auc']:.2f} | {_trainer_acc(entry)} |")
-        lines.append("")
-    if any(key in entry["curves"][m] for entry in models.values() for m in methods for key in LOCALIZATION):
+    lines += _models_table(results, conf)
+    for metric, title in (("accuracy", "Accuracy (%)"), ("probability", "True-class probability (%)")):
+        lines += _statistics_table(results, metric, title, conf)
+    lines += _seeds_table(results, conf)
+    lines += _differences_table(results, conf)
+    if any(entry.get("localisation") for entry in models.values()):
         lines += ["## Localisation against the ground-truth region (mean over images)", "",
                   "Precision: share of the region-sized top of the map inside the region (chance = "
                   "region share). AUROC: saliency as a detector of region pixels (chance = 0.5).", "",
                   "| Model | Saliency | Precision@region | AUROC |", "|---|---|---|---|"]
         for name, entry in models.items():
-            for m in methods:
-                c = entry["curves"][m]
+            for m, c in entry.get("localisation", {}).items():
                 lines.append(f"| {name} | {m} | {c['precision_at_region']:.3f} | {c['auroc']:.3f} |")
         lines.append("")
     paper = PAPER_TABLES.get(dataset)
     if paper:
         lines += [f"## The paper's table for {dataset} (100 epochs, full test set), for comparison", "",
+                  "Its AUC is a MoRF accuracy AUC; its exact convention is not stated.", "",
                   "| Method | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC |", "|---|---|---|---|---|---|---|"]
         for name, (n, kmin, kmed, kmax, acc, a) in paper.items():
             lines.append(f"| {name} | {n} | {kmin} | {kmed} | {kmax} | {acc:.2f}% | {a:.2f} |")
         lines.append("")
     if figures:
-        lines += ["## Figures", ""] + [f"![{Path(p).stem}]({p})" for p in figures] + [""]
+        lines += ["## Figures", "", "Lines: the mean curve; bands: its per-level bootstrap interval.", ""]
+        lines += [f"![{Path(p).stem}]({p})" for p in figures] + [""]
     return "\n".join(lines)
 
 
-def _k(entry: dict) -> list[str]:
-    info = entry.get("info", {})
-    return [str(info[key]) if info.get(key) is not None else "-" for key in ("k_min", "k_median", "k_max")]
+def _fill_words(cfg: dict) -> str:
+    fill = cfg["fill"]
+    if fill == "uniform":
+        return "uniform in [min, max] of the image's kept values per channel, as in training (smoot_ext.mask)"
+    if fill == "mean":
+        return "the mean of the image's kept values, per channel"
+    if fill == "road":
+        return (f"ROAD's noisy linear imputation (each removed pixel the weighted mean of its 8 neighbours, "
+                f"solved jointly, plus Gaussian noise of std {cfg['road_noise']:g})")
+    value = cfg["fill_value"] if cfg.get("fill_value") is not None else cfg["background"]
+    black = " (black in the data's units)" if cfg.get("fill_value") is None else ""
+    return f"constant {', '.join(f'{v:.4g}' for v in value)}{black}"
 
 
-def _trainer_acc(entry: dict) -> str:
-    """The training run's last test accuracy (full test set unless it ran on a subset)."""
-    info = entry.get("info", {})
-    if info.get("train_test_acc") is None:
+def _interval(stat: dict, digits: int = 2) -> str:
+    return f"{stat['mean']:.{digits}f} [{stat['lo']:.{digits}f}, {stat['hi']:.{digits}f}]"
+
+
+def _models_table(results: dict, conf: str) -> list[str]:
+    lines = ["## Models", "",
+             f"| Model | # Test | Min(K) | Median(K) | Max(K) | Accuracy [{conf}] | Trainer's test accuracy "
+             "| Checkpoints |", "|---|---|---|---|---|---|---|---|"]
+    for name, entry in results["models"].items():
+        infos = entry.get("info", [])
+        k = [("/".join(str(i[key]) for i in infos if i.get(key) is not None) or "-")
+             for key in ("k_min", "k_median", "k_max")]
+        lines.append(f"| {name} | {results['num_test']} | " + " | ".join(k)
+                     + f" | {_interval(entry['accuracy'])}% | {_trainer_acc(infos)} | {entry['checkpoints']} |")
+    return lines + [""]
+
+
+def _statistics_table(results: dict, metric: str, title: str, conf: str) -> list[str]:
+    stats = [s for s in STATISTICS[:3]
+             if any(s in per[metric] for e in results["models"].values() for per in e["methods"].values())]
+    has_random = RANDOM in results["orders"]
+    if not stats and not has_random:
+        return []
+    cols = stats + (["auc_random"] if has_random else [])
+    lines = [f"## {title}: {', '.join(HEADINGS[s].split(' (')[0] for s in cols)}", "",
+             f"Mean over test images [{conf} bootstrap interval].", "",
+             "| Model | Saliency | " + " | ".join(HEADINGS[s] for s in cols) + " |",
+             "|---|---|" + "---|" * len(cols)]
+    for name, entry in results["models"].items():
+        rnd = entry["methods"].get(RANDOM, {}).get(metric, {}).get("auc_random")
+        for m in results["methods"] if stats else [RANDOM]:
+            block = entry["methods"].get(m, {}).get(metric, {})
+            cells = [_interval(block[s]) if s in block else "-" for s in stats]
+            if has_random:
+                cells.append(_interval(rnd))
+            lines.append(f"| {name} | {m} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _seeds_table(results: dict, conf: str) -> list[str]:
+    rows = []
+    for name, entry in results["models"].items():
+        if entry["checkpoints"] < 2:
+            continue
+        for m, per in entry["methods"].items():
+            for metric, block in per.items():
+                for s in STATISTICS:
+                    if s in block:
+                        seeds = block[s]["seeds"]
+                        rows.append(f"| {name} | {m} | {metric} | {s} | {_interval(seeds)} | "
+                                    + ", ".join(f"{v:.2f}" for v in seeds["values"]) + " |")
+    if not rows:
+        return []
+    return ["## Across checkpoints (seeds)", "",
+            f"Each checkpoint scored on all test images; mean over checkpoints [{conf} Student-t interval "
+            "over checkpoints], and each checkpoint's value.", "",
+            "| Model | Saliency | Metric | Statistic | Mean [interval] | Per checkpoint |",
+            "|---|---|---|---|---|---|", *rows, ""]
+
+
+def _differences_table(results: dict, conf: str) -> list[str]:
+    diffs = results["differences"]
+    if not diffs:
+        return []
+    lines = ["## Differences between models", "",
+             f"B - A, mean over the same test images [{conf} paired bootstrap interval]; an interval that "
+             "excludes 0 is a difference the test set resolves. `seeds`: Welch interval over the "
+             "models' checkpoints, where both have several.", "",
+             "| B - A | Saliency | Metric | Statistic | Difference [interval] | Seeds |", "|---|---|---|---|---|---|"]
+    for d in diffs:
+        seeds = f"[{d['seeds']['lo']:.2f}, {d['seeds']['hi']:.2f}]" if "seeds" in d else "-"
+        lines.append(f"| {d['b']} - {d['a']} | {d['method']} | {d['metric']} | {d['statistic']} | "
+                     f"{_interval(d)} | {seeds} |")
+    return lines + [""]
+
+
+def _trainer_acc(infos: list[dict]) -> str:
+    """The training runs' last test accuracy (full test set unless they ran on a subset)."""
+    accs = [i for i in infos if i.get("train_test_acc") is not None]
+    if not accs:
         return "-"
-    sub = info.get("train_test_subset")
-    return f"{info['train_test_acc']:.2f}% ({sub or 'full'} test)"
+    sub = accs[0].get("train_test_subset")
+    return "/".join(f"{i['train_test_acc']:.2f}%" for i in accs) + f" ({sub or 'full'} test)"

@@ -1,0 +1,148 @@
+"""Removal curves: take units away in a saliency order and watch the model's answer.
+
+Orders (as in Quantus' RegionPerturbation and ROAD):
+
+- ``morf``: most relevant first. A faithful map makes accuracy fall fast (small AUC).
+- ``lerf``: least relevant first. A faithful map keeps the model right long (large AUC).
+- ``random``: a uniformly random order, the same for every model and method (the baseline).
+
+At each level (the fraction of units removed, in [0, 1)) the curves record, per image, whether
+the prediction is still right and the softmax probability of the true class. All levels of one
+order are removed in one ``smoot_ext.mask`` call (the batch repeated once per level, with one k
+per row) and scored in large forward passes; a level that removes nothing reuses the clean
+forward pass.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .choices import check_choices
+from .imputation import Imputation, remove
+
+ORDERS = ("morf", "lerf", "random")
+DEFAULT_LEVELS = tuple(i / 10 for i in range(10))
+TRAINING_FILL = Imputation("uniform")
+
+
+def check_levels(levels: Sequence[float], option: str = "--levels") -> list[float]:
+    """At least two strictly increasing fractions in [0, 1): an AUC needs an interval, and at 1
+    nothing is left to rank (nor, for ROAD, to impute from)."""
+    try:
+        lv = [float(v) for v in levels]
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{option}: expected numbers, got {levels!r}") from e
+    if len(lv) < 2:
+        raise ValueError(f"{option}: expected at least 2 levels in [0, 1), got {lv}")
+    bad = [v for v in lv if not 0.0 <= v < 1.0]
+    if bad:
+        raise ValueError(f"{option}: every level must lie in [0, 1) (a fraction removed), got {bad} in {lv}")
+    if any(b <= a for a, b in zip(lv, lv[1:])):
+        raise ValueError(f"{option}: expected strictly increasing levels, got {lv}")
+    return lv
+
+
+def levels_from_percentages(percentages: Sequence[float]) -> list[float]:
+    """The older percent spelling (0..100) of the levels, checked under its own option name."""
+    pct = [float(v) for v in percentages]
+    bad = [v for v in pct if not 0.0 <= v < 100.0]
+    if bad:
+        raise ValueError(f"--percentages: every value must lie in [0, 100), got {bad} in {pct}")
+    return check_levels([v / 100.0 for v in pct], option="--percentages")
+
+
+def check_orders(orders: Sequence[str]) -> list[str]:
+    return check_choices(orders, ORDERS, "--orders", "order")
+
+
+def counts_removed(levels: Sequence[float], num_units: int) -> list[int]:
+    """k = floor(level * M) units removed at each level (the tolerance stops a product that is
+    whole in decimal from rounding down in binary)."""
+    return [int(np.floor(lv * num_units + 1e-9)) for lv in levels]
+
+
+def num_units(x: torch.Tensor, unit: str) -> int:
+    return x[0, 0].numel() if unit == "pixel" else x[0].numel()
+
+
+def random_scores(batch: int, units: int, generator: torch.Generator | None, device) -> torch.Tensor:
+    """i.i.d. uniform scores give a uniformly random order (drawn on the CPU: device-independent)."""
+    return torch.rand(batch, units, generator=generator, device="cpu").to(device)
+
+
+def ranking(scores: torch.Tensor, order: str) -> torch.Tensor:
+    """The score whose k lowest units the order removes: -saliency for MoRF (so ties go to the
+    lower index, as for LeRF), the saliency for LeRF, the random scores for random."""
+    return -scores if order == "morf" else scores
+
+
+@torch.no_grad()
+def outcome(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(correct bool, softmax probability of the true class float32), one per row."""
+    prob = torch.softmax(logits.float(), dim=1).gather(1, y.view(-1, 1)).squeeze(1)
+    return logits.argmax(dim=1) == y, prob
+
+
+@torch.no_grad()
+def forward(model: torch.nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
+    return torch.cat([model(x[i:i + batch]) for i in range(0, x.shape[0], batch)])
+
+
+@torch.no_grad()
+def removal_curves(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    scores: torch.Tensor,
+    levels: Sequence[float],
+    *,
+    order: str = "morf",
+    imputation: Imputation = TRAINING_FILL,
+    unit: str = "pixel",
+    seed: int = 0,
+    clean_logits: torch.Tensor | None = None,
+    forward_batch: int = 1024,
+    timing: dict | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image removal curves of the batch ``x``: (correct (B, L) bool, probability (B, L)),
+    one column per level, for units ranked by ``scores`` (B, M) in ``order`` (for "random",
+    ``scores`` are the random scores). ``seed`` fixes the fill's random draws; passing the same
+    seed for every model and method gives them the same draws (common random numbers, so paired
+    differences carry less noise). ``clean_logits`` saves the forward pass of level 0. ``timing``,
+    if given, accumulates the seconds spent removing ("mask_s") and scoring ("forward_s")."""
+    check_orders([order])
+    B, M = scores.shape
+    if B != x.shape[0] or M != num_units(x, unit):
+        raise ValueError(f"scores: expected shape ({x.shape[0]}, {num_units(x, unit)}) (one per {unit} of x), "
+                         f"got {tuple(scores.shape)}")
+    ks = counts_removed(levels, M)
+    correct = torch.empty(B, len(ks), dtype=torch.bool, device=x.device)
+    prob = torch.empty(B, len(ks), dtype=torch.float32, device=x.device)
+    todo = [i for i, k in enumerate(ks) if k > 0]
+    if len(todo) < len(ks):
+        c, p = outcome(forward(model, x, forward_batch) if clean_logits is None else clean_logits, y)
+        for i in set(range(len(ks))) - set(todo):
+            correct[:, i], prob[:, i] = c, p
+    if todo:
+        rep = len(todo)
+        score_shape = (B, 1, *x.shape[2:]) if unit == "pixel" else x.shape
+        s = ranking(scores.float(), order).reshape(score_shape)
+        k = torch.tensor([ks[i] for i in todo], dtype=torch.int64, device=x.device).repeat_interleave(B)
+        t0 = time.perf_counter()
+        xm, _ = remove(_tile(x, rep), _tile(s, rep), k, imputation, unit=unit, seed=seed)
+        t1 = time.perf_counter()
+        c, p = outcome(forward(model, xm, forward_batch), y.repeat(rep))
+        if timing is not None:
+            timing["mask_s"] += t1 - t0
+            timing["forward_s"] += time.perf_counter() - t1
+        correct[:, todo] = c.view(rep, B).T
+        prob[:, todo] = p.view(rep, B).T
+    return correct, prob
+
+
+def _tile(t: torch.Tensor, times: int) -> torch.Tensor:
+    """`times` copies of the batch one after the other: row l * B + b is image b at level l."""
+    return t.repeat(times, *([1] * (t.dim() - 1)))
