@@ -176,7 +176,8 @@ def _wrong_shape(tmp_path):
     (None, ["--ig-steps", "0"], r"--ig-steps"),
     (None, ["--grid-images", "0"], r"--grid-images"),
     (None, ["--bootstrap", "0"], r"--bootstrap"),
-    (None, ["--fill", "constant", "--fill-value", "1", "2"], r"--fill-value: expected 1 value or one per channel \(1\)"),
+    (None, ["--fill", "constant", "--fill-value", "1", "2"],
+     r"--fill-value: expected 1 value or one per channel \(1\)"),
 ])
 def test_bad_input_is_named_and_writes_nothing(tmp_path, capsys, make, extra, message):
     ckpt = make(tmp_path) if make else _checkpoint(tmp_path / "b.pt", "baseline")

@@ -1,0 +1,108 @@
+"""The fills of removed units; ROAD's noisy linear imputation against a per-image scipy solve."""
+import numpy as np
+import pytest
+import torch
+from scipy.sparse import lil_matrix
+from scipy.sparse.linalg import spsolve
+
+from smoot_ext.evaluation.imputation import Imputation, noisy_linear_impute, remove
+
+# ROAD (Rong et al., ICML 2022): edge neighbours weigh 1/6, corner neighbours 1/12.
+WEIGHTS = {(di, dj): (1 / 12 if di and dj else 1 / 6) for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj}
+
+
+def road_reference(img: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """ROAD's imputation of one (C, H, W) image as its definition reads, one sparse equation per
+    removed pixel: sum_j w_j (v - v_j) = 0 over the in-image neighbours j (kept ones known)."""
+    c, h, w = img.shape
+    ids = -np.ones((h, w), dtype=int)
+    ids[removed] = np.arange(removed.sum())
+    n = int(removed.sum())
+    a = lil_matrix((n, n))
+    b = np.zeros((n, c))
+    for i, j in zip(*np.nonzero(removed)):
+        row = ids[i, j]
+        for (di, dj), weight in WEIGHTS.items():
+            ni, nj = i + di, j + dj
+            if not (0 <= ni < h and 0 <= nj < w):
+                continue
+            a[row, row] += weight
+            if removed[ni, nj]:
+                a[row, ids[ni, nj]] -= weight
+            else:
+                b[row] += weight * img[:, ni, nj]
+    out = img.copy()
+    if n:
+        out[:, removed] = spsolve(a.tocsc(), b).reshape(n, c).T
+    return out
+
+
+def _masks(b, h, w, seed):
+    """Random removals of many sizes, plus one that leaves a single kept pixel in a corner."""
+    g = torch.Generator().manual_seed(seed)
+    share = torch.linspace(0.05, 0.95, b).view(b, 1, 1)
+    m = torch.rand(b, h, w, generator=g) < share
+    m[-1] = True
+    m[-1, 0, 0] = False
+    return m
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_road_matches_a_per_image_scipy_solve(dtype):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 3, 11, 9, generator=g).to(dtype)
+    removed = _masks(8, 11, 9, seed=1)
+    got = noisy_linear_impute(x, removed.unsqueeze(1).expand_as(x), noise=0.0)
+    for i in range(len(x)):
+        want = road_reference(x[i].double().numpy(), removed[i].numpy())
+        np.testing.assert_allclose(got[i].double().numpy(), want, atol=1e-5, rtol=0)
+    assert torch.equal(got[~removed.unsqueeze(1).expand_as(x)], x[~removed.unsqueeze(1).expand_as(x)])
+
+
+def test_road_per_channel_masks_solve_each_channel_alone():
+    """unit="feature" removes channels separately: each channel is its own system."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(3, 2, 7, 7, generator=g, dtype=torch.float64)
+    removed = torch.rand(3, 2, 7, 7, generator=g) < 0.6
+    got = noisy_linear_impute(x, removed, noise=0.0)
+    for i in range(3):
+        for c in range(2):
+            want = road_reference(x[i, c:c + 1].numpy(), removed[i, c].numpy())
+            np.testing.assert_allclose(got[i, c:c + 1].numpy(), want, atol=1e-5, rtol=0)
+
+
+def test_road_noise_is_gaussian_of_the_given_std_at_removed_pixels_only():
+    x = torch.rand(64, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+    removed = (torch.rand(64, 1, 12, 12, generator=torch.Generator().manual_seed(1)) < 0.5)
+    clean = noisy_linear_impute(x, removed, noise=0.0)
+    noisy = noisy_linear_impute(x, removed, noise=0.05, generator=torch.Generator().manual_seed(2))
+    d = (noisy - clean)[removed]
+    assert abs(d.std().item() - 0.05) < 0.005 and abs(d.mean().item()) < 0.005
+    assert torch.equal(noisy[~removed], x[~removed])
+    again = noisy_linear_impute(x, removed, noise=0.05, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(noisy, again)
+
+
+def test_road_refuses_what_is_not_an_image_grid():
+    x = torch.rand(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="removed: expected"):
+        noisy_linear_impute(x, torch.ones(1, 4, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="--fill road: needs NCHW"):
+        remove(torch.rand(2, 5, 3), torch.rand(2, 5, 1), 2, Imputation("road"), unit="pixel")
+
+
+@pytest.mark.parametrize("fill", ["constant", "mean", "uniform", "road"])
+def test_every_fill_changes_only_the_removed_units(fill):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 6, 6, generator=g)
+    score = torch.rand(4, 1, 6, 6, generator=g)
+    out, removed = remove(x, score, 10, Imputation(fill, (0.1, 0.2, 0.3), noise=0.0), unit="pixel", seed=1)
+    where = removed.unsqueeze(1).expand_as(x)
+    assert removed.sum().item() == 4 * 10
+    assert torch.equal(out[~where], x[~where])
+    assert (out[where] != x[where]).all()
+    if fill == "constant":
+        assert torch.equal(out[:, :, removed[0]][0], torch.tensor([[0.1], [0.2], [0.3]]).expand(3, 10))
+    if fill == "mean":  # the mean of the image's kept values, per channel
+        kept = x[0][:, ~removed[0]].mean(1, keepdim=True)
+        torch.testing.assert_close(out[0][:, removed[0]], kept.expand(3, 10))
