@@ -71,7 +71,8 @@ def load_models(checkpoints: list[tuple[str | None, list[str]]], device: str = "
         runs = [(*_load(path, device), path) for path in paths]
         name = name or runs[0][1].get("method") or Path(paths[0]).stem
         if name in loaded:
-            raise ValueError(f"--checkpoints: two checkpoints are named {name!r}; name them as NAME=PATH")
+            raise ValueError(f"--checkpoints: two entries are named {name!r}; name them as NAME=PATH, or give "
+                             "the checkpoints (seeds) of one model together as NAME=PATH,PATH")
         loaded[name] = runs
     first = next(iter(loaded.values()))[0]
     for runs in loaded.values():
@@ -154,8 +155,6 @@ def run_evaluation(checkpoints: list[str], *, out: str, methods, percentages=Non
         raise ValueError(f"--fill-value: expected 1 value or one per channel ({bundle.in_channels}), "
                          f"got {len(config.fill_value)}")
     test = bundle.test
-    if num_test is not None and num_test > len(test):
-        raise ValueError(f"--num-test: {dataset} has {len(test)} test images, asked for {num_test}")
     positions = torch.arange(len(test))
     if num_test is not None and num_test < len(test):
         # The same seeded choice as IndexedImages.subset, so the positions are known.
