@@ -111,7 +111,7 @@ def test_removal_takes_the_most_salient_units_first():
     y = torch.ones(4, dtype=torch.long)
     first = torch.zeros(4, 9)
     first[:, 0] = 5.0
-    levels = [0, 1 / 9, 8 / 9 - 1e-6, 8 / 9]  # k = 0, 1, 7, 8 of 9 pixels
+    levels = [0, 1 / 9, 8 / 9 - 1e-6, 8 / 9]  # none, the first, all but two, all but the last
     morf, _ = removal_curves(ReadsPixel(), x, y, first, levels, order="morf", imputation=BLACK)
     lerf, _ = removal_curves(ReadsPixel(), x, y, first, levels, order="lerf", imputation=BLACK)
     assert morf.sum(0).tolist() == [4, 0, 0, 0]
@@ -195,7 +195,7 @@ def test_perfect_saliency_drops_accuracy_faster_than_random(synthetic):
     assert curves["morf"][0] == curves["random"][0] == curves["lerf"][0] > 99.0
     # 20% of 256 pixels covers the 36-pixel square: the class evidence is gone.
     assert curves["morf"][2] < 30.0 < curves["random"][2]
-    # LeRF removes the square last: past 80% only it and a few noise pixels are left.
+    # LeRF removes the square last: at the last levels only it and a few noise pixels are left.
     assert curves["lerf"][8] > 90.0
     auc = {k: np.trapezoid(v, levels) for k, v in curves.items()}
     assert auc["morf"] < auc["random"] - 20.0 < auc["lerf"] - 20.0
@@ -263,7 +263,7 @@ def test_report_and_plots_are_written_and_valid(tmp_path):
     assert "Precision@region" in md and "curves_saliency.png" in md
     loc = res["models"]["reads-region"]["localisation"]["saliency"]
     assert loc["precision_at_region"] == pytest.approx(1.0) and loc["auroc"] == pytest.approx(1.0)
-    # model x (2 methods x 2 orders + random) x 2 metrics x 10 levels
+    # one row per model, curve (each method's MoRF and LeRF, the random order), metric and level
     assert len(paths["curves_csv"].read_text().splitlines()) == 1 + 2 * 5 * 2 * 10
     assert len(paths["per_image_csv"].read_text().splitlines()) == 1 + 2 * 3 * 60
     assert maps["saliency"]["saliency"]["reads-region"].shape == (3, 8, 8)

@@ -80,7 +80,7 @@ def test_cli_writes_the_report(tmp_path, trained):
                     assert ("seeds" in s) == (name == "SMOOT")
                 assert block["srg"]["mean"] == pytest.approx(block["auc_lerf"]["mean"] - block["auc_morf"]["mean"])
             acc = entry["methods"][m]["accuracy"]
-            assert acc["curves"]["morf"]["mean"][0] == pytest.approx(entry["accuracy"]["mean"])  # x = 0: clean
+            assert acc["curves"]["morf"]["mean"][0] == pytest.approx(entry["accuracy"]["mean"])  # nothing removed
             assert acc["curves"]["lerf"]["mean"][0] == pytest.approx(entry["accuracy"]["mean"])
     seeds = res["models"]["SMOOT"]["methods"]["saliency"]["accuracy"]["srg"]["seeds"]
     assert np.mean(seeds["values"]) == pytest.approx(seeds["mean"]) and seeds["lo"] < seeds["mean"] < seeds["hi"]

@@ -7,7 +7,7 @@ from scipy.sparse.linalg import spsolve
 
 from smoot_ext.evaluation.imputation import Imputation, noisy_linear_impute, remove
 
-# ROAD (Rong et al., ICML 2022): edge neighbours weigh 1/6, corner neighbours 1/12.
+# ROAD's neighbour weights (Rong et al., ICML 2022), written out here, not taken from the library.
 WEIGHTS = {(di, dj): (1 / 12 if di and dj else 1 / 6) for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj}
 
 

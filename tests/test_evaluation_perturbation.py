@@ -89,7 +89,7 @@ def test_the_uniform_fill_removes_the_literal_units_and_draws_within_the_kept_ra
     model, x, y, scores = batch
     spy = Spy(model)
     removal_curves(spy, x, y, scores, LEVELS, order=order, forward_batch=10_000, seed=3)
-    tiled = spy.seen[-1].view(len(LEVELS) - 1, *x.shape)  # every level but 0, one after the other
+    tiled = spy.seen[-1].view(len(LEVELS) - 1, *x.shape)  # the levels that remove something, one after the other
     for li, k in enumerate(int(level * 64 + 1e-9) for level in LEVELS[1:]):
         for i in range(len(x)):
             rank = np.argsort(-scores[i].numpy() if order == "morf" else scores[i].numpy(), kind="stable")

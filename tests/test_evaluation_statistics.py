@@ -34,7 +34,7 @@ def test_bootstrap_covers_the_true_mean_at_its_nominal_rate():
     covered = ((lo <= truth) & (truth <= hi)).mean()
     assert 0.925 <= covered <= 0.97, covered
     np.testing.assert_allclose(mean, values.mean(axis=0))
-    # A 50% interval covers about half the time: the level is honoured, not just wide.
+    # A narrow interval covers as often as its own level says: the level is honoured, not just wide.
     _, lo50, hi50 = bootstrap(values, resamples=1000, confidence=0.5, seed=1)
     assert 0.45 <= ((lo50 <= truth) & (truth <= hi50)).mean() <= 0.55
 

@@ -83,8 +83,8 @@ def remove(x: torch.Tensor, score: torch.Tensor, k, imputation: Imputation, *, u
     return out, removed
 
 
-# ROAD's neighbour weights, edge neighbours twice the weight of corner ones, summing to one:
-# (outer([1, 2, 1], [1, 2, 1]) - centre) / 12, which is how _neighbour_sum computes them.
+# ROAD's neighbour weights, edge neighbours twice the weight of corner ones, summing to one: the
+# binomial kernel's outer product with itself, less its centre, normalised (as _neighbour_sum computes them).
 ROAD_STENCIL = ((1 / 12, 1 / 6, 1 / 12),
                 (1 / 6, 0.0, 1 / 6),
                 (1 / 12, 1 / 6, 1 / 12))

@@ -262,15 +262,20 @@ def _differences_table(results: dict, conf: str) -> list[str]:
     diffs = results["differences"]
     if not diffs:
         return []
+    rows: dict[tuple, dict] = {}  # (B - A, method, metric) -> {statistic: difference}
+    for d in diffs:
+        rows.setdefault((f"{d['b']} - {d['a']}", d["method"], d["metric"]), {})[d["statistic"]] = d
+    stats = [s for s in STATISTICS if any(s in per for per in rows.values())]
     lines = ["## Differences between models", "",
              f"B - A, mean over the same test images [{conf} paired bootstrap interval]; an interval that "
-             "excludes 0 is a difference the test set resolves. `seeds`: Welch interval over the "
+             "excludes 0 is a difference the test set resolves. `seeds`: the Welch interval over the "
              "models' checkpoints, where both have several.", "",
-             "| B - A | Saliency | Metric | Statistic | Difference [interval] | Seeds |", "|---|---|---|---|---|---|"]
-    for d in diffs:
-        seeds = f"[{d['seeds']['lo']:.2f}, {d['seeds']['hi']:.2f}]" if "seeds" in d else "-"
-        lines.append(f"| {d['b']} - {d['a']} | {d['method']} | {d['metric']} | {d['statistic']} | "
-                     f"{_interval(d)} | {seeds} |")
+             "| B - A | Saliency | Metric | " + " | ".join(f"Difference in {HEADINGS[s].split(' (')[0]}" for s in stats)
+             + " |", "|---|---|---|" + "---|" * len(stats)]
+    for (pair, m, metric), per in rows.items():
+        cells = [_interval(per[s]) + (f"; seeds [{per[s]['seeds']['lo']:.2f}, {per[s]['seeds']['hi']:.2f}]"
+                                      if "seeds" in per[s] else "") if s in per else "-" for s in stats]
+        lines.append(f"| {pair} | {m} | {metric} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
