@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from . import checks
+
 
 def _setup_context(ctx, inputs, keyword_only_inputs, output):
     ctx.save_for_backward(output[1])
@@ -18,9 +20,13 @@ def setup_mask_autograd(op: str) -> None:
     torch.library.register_autograd(op, _backward, setup_context=_setup_context)
 
 
+# The fake rules check what the kernels check, all but the values of k (fake tensors have none):
+# under torch.compile a bad call fails at trace time with the kernels' own message.
 def fake_mask(x, score, k, *, abs=True, fill="uniform", value=0.0, seed=0, offset=0):
-    return torch.empty_like(x), x.new_empty((x.shape[0], x.shape[2]), dtype=torch.bool)
+    B, _, _, M = checks.check_mask(x, score, k, fill=fill, offset=offset)
+    return torch.empty_like(x), x.new_empty((B, M), dtype=torch.bool)
 
 
 def fake_update_k(logits, logits_masked, k, *, alpha, mu, n, kmin, kmax):
-    return torch.empty_like(k), logits.new_empty((logits.shape[0],), dtype=torch.float32)
+    B, _ = checks.check_update_k(logits, logits_masked, k, alpha=alpha, mu=mu, n=n, kmin=kmin, kmax=kmax)
+    return torch.empty_like(k), logits.new_empty((B,), dtype=torch.float32)

@@ -1,4 +1,4 @@
-"""Public API of the masking ops: argument checks, layouts, backend choice, op registration.
+"""Public API of the masking ops: layouts, backend choice, op registration.
 
 ``mask`` and ``update_k`` take ordinary layouts (NCHW images, (B, T, D) token sequences, flat
 (B, D) features), bring them to the ops' (B, G, M) layout of docs/SPEC.md, and call one backend:
@@ -8,6 +8,9 @@
 - ``"triton"``: the Triton kernel (``torch.ops.smoot.mask_triton``),
 - ``"reference"``: the pure-PyTorch oracle (:mod:`smoot_ext.reference`),
 - ``"auto"``: the fastest one available for the tensors' device.
+
+The ops check their own arguments (csrc/common/checks.h, smoot_ext/checks.py: one wording on
+every backend); this module checks only what is its own: units, backends and Python types.
 """
 from __future__ import annotations
 
@@ -18,10 +21,10 @@ import os
 import torch
 
 from . import _autograd, reference
+from .checks import FILLS  # noqa: F401  (the fills mask() takes; the trainer and its CLI read them here)
 
 BACKENDS = ("auto", "cpu", "cuda", "triton", "reference")
 UNITS = ("feature", "pixel")
-FILLS = ("uniform", "constant", "mean")
 
 torch.library.register_fake("smoot::mask")(_autograd.fake_mask)
 torch.library.register_fake("smoot::update_k")(_autograd.fake_update_k)
@@ -114,26 +117,22 @@ def _to_units(x: torch.Tensor, score: torch.Tensor, unit: str):
             lambda out: out.transpose(1, 2))
 
 
-def _check_k(k, B: int, M: int, device: torch.device) -> torch.Tensor:
-    if isinstance(k, bool) or not isinstance(k, (int, torch.Tensor)):
+def _k_tensor(k, B: int, M: int, device: torch.device) -> torch.Tensor:
+    """k as the op's (B,) tensor; a tensor goes to the op as it is (the op checks it)."""
+    if isinstance(k, torch.Tensor):
+        return k
+    if isinstance(k, bool) or not isinstance(k, int):
         raise TypeError(f"k: expected an int or a ({B},) integer tensor, got {type(k).__name__}")
-    if isinstance(k, int):
-        if not 0 <= k <= M:
-            raise ValueError(f"k: expected 0 <= k <= M = {M}, got {k}")
-        return torch.full((B,), k, dtype=torch.int64, device=device)
-    if k.dtype not in (torch.int32, torch.int64):
-        raise TypeError(f"k: expected dtype int32 or int64, got {k.dtype}")
-    if k.shape != (B,):
-        raise ValueError(f"k: expected shape ({B},), got {tuple(k.shape)}")
-    if k.device != device:
-        raise ValueError(f"k: expected a tensor on x's device {device}, got one on {k.device}")
-    if k.device.type == "cuda" or torch.compiler.is_compiling():
-        # Checked on the device: no host sync in the training step, no graph break.
-        torch._assert_async(((k >= 0) & (k <= M)).all(), f"k: expected 0 <= k[b] <= M = {M}")
-    elif B and (int(k.min()) < 0 or int(k.max()) > M):
-        raise ValueError(f"k: expected 0 <= k[b] <= M = {M}, got values in "
-                         f"[{int(k.min())}, {int(k.max())}]")
-    return k
+    # Checked here, not by the op: on a GPU the op checks k's values only on the device.
+    if not 0 <= k <= M:
+        raise ValueError(f"k: expected 0 <= k <= M = {M}, got {k}")
+    return torch.full((B,), k, dtype=torch.int64, device=device)
+
+
+def _check_tensors(**tensors) -> None:
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name}: expected a tensor, got {type(t).__name__}")
 
 
 def _draw_seed_offset(generator: torch.Generator | None, numel: int) -> tuple[int, int]:
@@ -172,26 +171,15 @@ def mask(x: torch.Tensor, score: torch.Tensor, k, *, unit: str = "feature", abs:
         ``(out, mask)``: out has x's shape and dtype; mask is bool, True = masked, of x's shape
         for ``unit="feature"``, (B, H, W) or (B, T) for ``unit="pixel"``.
     """
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x: expected a floating-point tensor, got "
-                        f"{x.dtype if isinstance(x, torch.Tensor) else type(x).__name__}")
-    if not isinstance(score, torch.Tensor) or not score.is_floating_point():
-        raise TypeError(f"score: expected a floating-point tensor, got "
-                        f"{score.dtype if isinstance(score, torch.Tensor) else type(score).__name__}")
-    if score.device != x.device:
-        raise ValueError(f"score: expected a tensor on x's device {x.device}, got one on {score.device}")
-    if fill not in FILLS:
-        raise ValueError(f"fill: expected one of {FILLS}, got {fill!r}")
+    _check_tensors(x=x, score=score)
     x3, s3, mask_shape, back = _to_units(x, score, unit)
     B, G, M = x3.shape
-    k = _check_k(k, B, M, x.device)
+    k = _k_tensor(k, B, M, x.device)
     if seed is None:
         if offset is not None:
             raise ValueError("offset: given without seed; pass both or neither")
         seed, offset = _draw_seed_offset(generator, B * G * M)
     offset = 0 if offset is None else offset
-    if offset < 0:
-        raise ValueError(f"offset: expected >= 0, got {offset}")
     kwargs = dict(abs=abs, fill=fill, value=float(value), seed=int(seed), offset=int(offset))
     chosen = _resolve_backend(backend, x.device, "mask")
     x3, s3 = x3.contiguous(), s3.contiguous()
@@ -213,28 +201,7 @@ def update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor,
     the softmax of ``logits`` and ``logits_masked`` and c1, c2, ... the classes ranked by p;
     ``k_new = clamp(k + floor(mu * delta), kmin, kmax)``.
     """
-    for name, t in (("logits", logits), ("logits_masked", logits_masked)):
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.dim() != 2:
-            raise ValueError(f"{name}: expected a floating-point (B, C) tensor, got "
-                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}"
-                             f"{' ' + str(t.dtype) if isinstance(t, torch.Tensor) else ''}")
-    if logits_masked.shape != logits.shape:
-        raise ValueError(f"logits_masked: expected logits' shape {tuple(logits.shape)}, "
-                         f"got {tuple(logits_masked.shape)}")
-    if logits_masked.device != logits.device:
-        raise ValueError(f"logits_masked: expected a tensor on {logits.device}, got {logits_masked.device}")
-    B = logits.shape[0]
-    if not isinstance(k, torch.Tensor) or k.dtype not in (torch.int32, torch.int64):
-        raise TypeError(f"k: expected a ({B},) int32 or int64 tensor, got "
-                        f"{k.dtype if isinstance(k, torch.Tensor) else type(k).__name__}")
-    if k.shape != (B,):
-        raise ValueError(f"k: expected shape ({B},), got {tuple(k.shape)}")
-    if k.device != logits.device:
-        raise ValueError(f"k: expected a tensor on logits' device {logits.device}, got {k.device}")
-    if n < 1:
-        raise ValueError(f"n: expected >= 1, got {n}")
-    if kmin > kmax:
-        raise ValueError(f"kmin: expected kmin <= kmax, got kmin={kmin} > kmax={kmax}")
+    _check_tensors(logits=logits, logits_masked=logits_masked, k=k)
     kwargs = dict(alpha=float(alpha), mu=float(mu), n=int(n), kmin=int(kmin), kmax=int(kmax))
     chosen = _resolve_backend(backend, logits.device, "update_k")
     if chosen == "reference":

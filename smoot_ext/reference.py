@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from . import checks
+
 UINT32 = 0xFFFFFFFF
 PHILOX_M0, PHILOX_M1 = 0xD2511F53, 0xCD9E8D57  # round multipliers
 PHILOX_W0, PHILOX_W1 = 0x9E3779B9, 0xBB67AE85  # key increments (Weyl sequence)
@@ -77,7 +79,8 @@ def select_lowest(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 def mask(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool = True,
          fill: str = "uniform", value: float = 0.0, seed: int = 0, offset: int = 0):
     """docs/SPEC.md ``smoot::mask`` on (B, G, M): returns (out, mask) with mask (B, M) bool."""
-    B, G, M = x.shape
+    B, G, _, M = checks.check_mask(x, score, k, fill=fill, offset=offset)
+    checks.check_mask_k(k, M)
     if B == 0 or M == 0:  # nothing to rank (k must then be 0) and no range to fill from
         return x.clone(), torch.zeros(B, M, dtype=torch.bool, device=x.device)
     masked = select_lowest(unit_scores(score, abs), k)                     # (B, M)
@@ -95,12 +98,10 @@ def mask(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool = T
         filled = (lo + r * (hi - lo)).to(x.dtype)
     elif fill == "constant":
         filled = torch.full_like(xd, value)
-    elif fill == "mean":
+    else:  # "mean"
         total = torch.where(kept3, xd.double(), 0.0).sum(dim=2, keepdim=True)
         mean = (total / kept3.sum(dim=2, keepdim=True)).float()
         filled = mean.to(x.dtype).expand_as(xd)
-    else:
-        raise ValueError(f"fill: expected one of 'uniform', 'constant', 'mean', got {fill!r}")
     out = torch.where(masked.unsqueeze(1), filled, x)
     return out, masked
 
@@ -108,6 +109,7 @@ def mask(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool = T
 def update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor, *, alpha: float,
              mu: float, n: int, kmin: int, kmax: int):
     """docs/SPEC.md ``smoot::update_k`` (SMOOT Algorithm 2, lines 3-6): returns (k_new, delta)."""
+    checks.check_update_k(logits, logits_masked, k, alpha=alpha, mu=mu, n=n, kmin=kmin, kmax=kmax)
     p = torch.softmax(logits.float(), dim=1)
     q = torch.softmax(logits_masked.float(), dim=1)
     n_top = min(n, p.shape[1])

@@ -1,10 +1,20 @@
-"""Inputs and comparisons shared by every kernel test (CPU, CUDA, Triton): each backend is
-checked against smoot_ext.reference on the same random, adversarial and real inputs."""
+"""Backends, inputs and comparisons shared by the op tests: each backend (C++ CPU, CUDA, Triton)
+is checked against smoot_ext.reference on the same random, adversarial and real inputs.
+
+A test takes the backends it runs on as a parameter of the ``op`` fixture (tests/conftest.py):
+``backends(op, names)`` lists them, each skipped with the reason where it cannot run, and with
+one run per setting of the backend's own knob (the CPU row loops' ISA, the CUDA launch plan).
+"""
 from __future__ import annotations
+
+import dataclasses
+import functools
+import re
 
 import pytest
 import torch
 
+import smoot_ext
 from smoot_ext import reference
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -134,10 +144,127 @@ def assert_update_k_matches_reference(k_new, delta, logits, logits_masked, k, **
     assert bad.numel() == 0, f"k_new differs at rows {bad[:5].flatten().tolist()}"
 
 
-def needs_cuda_kernel(op: str):
-    """Skip unless a GPU is present and ``smoot::<op>`` has its CUDA kernel built in."""
-    built = torch._C._dispatch_has_kernel_for_dispatch_key(f"smoot::{op}", "CUDA")
-    return pytest.mark.skipif(
-        not (torch.cuda.is_available() and built),
-        reason="needs a CUDA GPU and smoot_ext built with its CUDA kernels "
-               f"(GPU: {torch.cuda.is_available()}, CUDA kernel registered: {built})")
+# ------------------------------------------------------------------------------------ backends
+
+# Where each backend's tensors live: Triton runs on CPU tensors in its interpreter without a GPU.
+# "fake" is the ops' fake rules: the op on meta tensors, as torch.compile traces it.
+DEVICES = {"cpu": "cpu", "cuda": "cuda", "triton": "cuda" if torch.cuda.is_available() else "cpu",
+           "reference": "cpu", "fake": "meta"}
+# Each backend's own knob, one test run per setting: environment variables the kernels read on
+# every call. (Triton's block sizes are per test: the triton_blocks marker.)
+KNOBS = {"mask": {"cpu": ("SMOOT_CPU_ISA", ("baseline", "auto")),
+                  "cuda": ("SMOOT_CUDA_MASK_PATH", ("row", "split"))},
+         "update_k": {}}
+KERNELS = ("cpu", "cuda", "triton")  # compared with the reference
+ALL = KERNELS + ("reference",)       # for properties that need no reference to compare with
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """One backend of one op ("mask" or "update_k"), with the setting of its knob if it has one."""
+    name: str
+    op: str
+    setting: str | None = None
+
+    @property
+    def device(self) -> str:
+        return DEVICES[self.name]
+
+    @property
+    def interpreted(self) -> bool:
+        """Triton kernels run in the interpreter (numpy): correct, but far slower than a GPU."""
+        return self.name == "triton" and self.device == "cpu"
+
+    def __str__(self) -> str:
+        return self.name if self.setting is None else f"{self.name}-{self.setting}"
+
+
+@functools.cache
+def why_missing(name: str, op: str) -> str | None:
+    """Why backend `name` cannot run `op` here (None if it can)."""
+    device = DEVICES[name]
+    if name == "fake":
+        return None
+    if device == "cuda" and not torch.cuda.is_available():
+        return f"{name}: needs a CUDA GPU, and none is visible"
+    if name not in smoot_ext.available_backends(device, op):
+        return f"{name}: " + smoot_ext.build_info()["backends"][f"{op}/{device}"]["missing"][name]
+    return None
+
+
+def backends(op: str, names=ALL, knobs: bool = True) -> list:
+    """pytest params (for the indirect ``op`` fixture) of the named backends of `op`: one per
+    setting of a backend's knob, or one with the default setting if not `knobs`."""
+    params = []
+    for name in names:
+        _, settings = KNOBS[op].get(name, (None, (None,))) if knobs else (None, (None,))
+        why = why_missing(name, op)
+        for setting in settings:
+            b = Backend(name, op, setting)
+            params.append(pytest.param(b, id=str(b), marks=pytest.mark.skipif(why is not None, reason=why or "")))
+    return params
+
+
+class Runner:
+    """Calls one backend's op on the backend's device; what the ``op`` fixture gives a test."""
+
+    def __init__(self, backend: Backend, triton_blocks: dict):
+        self.backend, self.name, self.device = backend, backend.name, backend.device
+        self.interpreted = backend.interpreted
+        self.fn = self._op(triton_blocks)
+
+    def _op(self, triton_blocks: dict):
+        if self.name == "reference":
+            return getattr(reference, self.backend.op)
+        if self.name == "fake":
+            return getattr(torch.ops.smoot, self.backend.op)
+        if self.name == "triton":
+            if self.backend.op == "mask" and triton_blocks:
+                from smoot_ext.triton import mask as triton_mask
+
+                return functools.partial(triton_mask.launch, **triton_blocks)
+            return getattr(torch.ops.smoot, f"{self.backend.op}_triton")
+        return getattr(torch.ops.smoot, self.backend.op)
+
+    def __call__(self, *tensors, **kw):
+        try:
+            out = self.fn(*(t.to(self.device) for t in tensors), **kw)
+        except ValueError as e:
+            if self.backend.setting == "row":
+                skip_if_row_plan_cannot_hold(e, tensors[0].shape[-1])
+            raise
+        if self.device == "cuda":
+            torch.cuda.synchronize()  # an asynchronous error shows here, in the test that caused it
+        return out
+
+
+def skip_if_row_plan_cannot_hold(error: ValueError, M: int) -> None:
+    """Skip, saying why, where the CUDA row plan (forced) refuses a row: it keeps the row's keys,
+    4 bytes a unit, and a few KiB of block state in one block's shared memory, and the refusal
+    must name this device's opt-in limit."""
+    found = re.search(r"need (\d+) bytes of shared memory, the device allows (\d+)", str(error))
+    if not found:
+        return
+    need, allows = map(int, found.groups())
+    limit = torch.cuda.get_device_properties(torch.cuda.current_device()).shared_memory_per_block_optin
+    assert allows == limit < need and 4 * M < need <= 4 * M + 16384, str(error)
+    pytest.skip(f"the CUDA row plan needs {need} B of shared memory per block for M = {M}; "
+                f"this GPU allows {limit} B")
+
+
+def check(run: Runner, case: dict, **kw):
+    """Mask a case (x, score, k and maybe abs) with one backend and compare with the reference;
+    returns the backend's (out, mask), on its device."""
+    kw = dict(abs=case.get("abs", True), **kw)
+    out, masked = run(case["x"], case["score"], case["k"], **kw)
+    assert out.device.type == masked.device.type == torch.device(run.device).type
+    assert_matches_reference(out, masked, case["x"], case["score"], case["k"], **kw)
+    return out, masked
+
+
+def check_update_k(run: Runner, logits, logits_masked, k, **kw):
+    """update_k with one backend, compared with the reference; returns (k_new, delta) on the CPU."""
+    k_new, delta = run(logits, logits_masked, k, **kw)
+    assert k_new.device.type == torch.device(run.device).type
+    assert_update_k_matches_reference(k_new, delta, logits, logits_masked, k, **kw)
+    return k_new.cpu(), delta.cpu()

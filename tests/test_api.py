@@ -157,10 +157,12 @@ def test_mask_errors_name_the_argument():
     _raises(ValueError, r"k: expected 0 <= k <= M = 48, got -1", smoot_ext.mask, x, s, -1)
     _raises(ValueError, r"k: expected 0 <= k\[b\] <= M = 16", smoot_ext.mask, x, s,
             torch.tensor([3, 17]), unit="pixel")
-    _raises(TypeError, "k: expected dtype int32 or int64, got torch.float32", smoot_ext.mask, x, s,
+    _raises(TypeError, "k: expected dtype torch.int32 or torch.int64, got torch.float32", smoot_ext.mask, x, s,
             torch.tensor([1.0, 2.0]))
     _raises(TypeError, "k: expected an int", smoot_ext.mask, x, s, 2.5)
-    _raises(ValueError, r"k: expected shape \(2,\), got \(3,\)", smoot_ext.mask, x, s, torch.tensor([1, 2, 3]))
+    _raises(TypeError, "score: expected a tensor, got list", smoot_ext.mask, x, [0.0], 2)
+    _raises(ValueError, r"k: expected shape \(2,\) to match x of shape \(2, 1, 48\), got \(3,\)", smoot_ext.mask,
+            x, s, torch.tensor([1, 2, 3]))
     _raises(ValueError, "fill: expected one of", smoot_ext.mask, x, s, 2, fill="zeros")
     _raises(ValueError, "unit: expected one of", smoot_ext.mask, x, s, 2, unit="channel")
     _raises(ValueError, "x: unit='pixel' needs", smoot_ext.mask, x.flatten(1), s.flatten(1), 2, unit="pixel")
@@ -175,9 +177,12 @@ def test_update_k_errors_name_the_argument():
     _raises(ValueError, "kmin: expected kmin <= kmax", smoot_ext.update_k, logits, logits, k, kmin=60, kmax=50)
     _raises(ValueError, "logits_masked: expected logits' shape", smoot_ext.update_k, logits, logits[:, :5], k,
             kmin=0, kmax=9)
-    _raises(ValueError, "logits: expected a floating-point", smoot_ext.update_k, logits.long(), logits, k,
+    _raises(TypeError, "logits: expected a floating-point", smoot_ext.update_k, logits.long(), logits, k,
             kmin=0, kmax=9)
-    _raises(TypeError, "k: expected a", smoot_ext.update_k, logits, logits, k.float(), kmin=0, kmax=9)
+    _raises(TypeError, "k: expected dtype torch.int32 or torch.int64", smoot_ext.update_k, logits, logits,
+            k.float(), kmin=0, kmax=9)
+    _raises(TypeError, "k: expected a tensor, got list", smoot_ext.update_k, logits, logits, [50] * 4,
+            kmin=0, kmax=9)
     _raises(ValueError, r"k: expected shape \(4,\)", smoot_ext.update_k, logits, logits, k[:2], kmin=0, kmax=9)
     _raises(ValueError, "n: expected >= 1", smoot_ext.update_k, logits, logits, k, n=0, kmin=0, kmax=9)
 
@@ -188,6 +193,15 @@ def test_empty_inputs():
     x = torch.randn(3, 2, 0, 4)
     out, masked = smoot_ext.mask(x, x, 0, unit="pixel")
     assert torch.equal(out, x) and masked.shape == (3, 0, 4)
+
+
+@pytest.mark.skipif(torch.version.cuda is None, reason="torch was built without CUDA")
+def test_cuda_kernels_registered_when_built():
+    # Runs without a GPU too: registration happens when the library loads.
+    if not smoot_ext.build_info()["built"]["cuda_kernels"]:
+        pytest.skip("smoot_ext._C was built without its CUDA kernels (SMOOT_SKIP_CUDA or no nvcc)")
+    assert "cuda" in smoot_ext.available_backends("cuda", "mask")
+    assert "cuda" in smoot_ext.available_backends("cuda", "update_k")
 
 
 def test_import_is_light_where_triton_cannot_run():

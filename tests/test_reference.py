@@ -167,6 +167,13 @@ def test_reference_matches_loop_adversarial(name):
     _assert_same(reference.mask(**case, **kw), mask_loop(**case, **kw))
 
 
+def test_reference_matches_loop_past_counter_2_32():
+    """Counters c = n // 4 crossing 2**32, under a seed whose two 32-bit key words are non-zero."""
+    case = random_case(1, 3, 1, 1025, seed=8, k=600)
+    kw = dict(abs=case.pop("abs"), seed=0x1234_5678_9ABC_DEF1, offset=2**34 - 6)
+    _assert_same(reference.mask(**case, **kw), mask_loop(**case, **kw))
+
+
 def test_offset_shifts_the_stream():
     """Rows 16-31 masked alone with offset 16*G*M get the same fill as within the full batch."""
     case = random_case(32, 2, 1, 50, seed=3)

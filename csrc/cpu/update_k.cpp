@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/checks.h"
+
 namespace smoot {
 namespace {
 
@@ -64,37 +66,8 @@ std::tuple<at::Tensor, at::Tensor> update_k_cpu(const at::Tensor& logits_in,
                                                 const at::Tensor& masked_in,
                                                 const at::Tensor& k_in, double alpha, double mu,
                                                 int64_t n, int64_t kmin, int64_t kmax) {
-  TORCH_CHECK_VALUE(logits_in.device().is_cpu(),
-                    "smoot::update_k (CPU kernel): logits: expected a CPU tensor, got one on ",
-                    logits_in.device());
-  TORCH_CHECK_VALUE(masked_in.device() == logits_in.device(),
-                    "smoot::update_k: logits_masked: expected a tensor on logits' device ",
-                    logits_in.device(), ", got one on ", masked_in.device());
-  TORCH_CHECK_VALUE(k_in.device() == logits_in.device(),
-                    "smoot::update_k: k: expected a tensor on logits' device ", logits_in.device(),
-                    ", got one on ", k_in.device());
-  TORCH_CHECK_VALUE(logits_in.dim() == 2,
-                    "smoot::update_k: logits: expected a 2-D (B, C) tensor, got shape ",
-                    logits_in.sizes());
-  TORCH_CHECK_TYPE(at::isFloatingType(logits_in.scalar_type()),
-                   "smoot::update_k: logits: expected a floating-point dtype, got ",
-                   logits_in.scalar_type());
-  TORCH_CHECK_VALUE(masked_in.sizes() == logits_in.sizes(),
-                    "smoot::update_k: logits_masked: expected logits' shape ", logits_in.sizes(),
-                    ", got ", masked_in.sizes());
-  TORCH_CHECK_TYPE(at::isFloatingType(masked_in.scalar_type()),
-                   "smoot::update_k: logits_masked: expected a floating-point dtype, got ",
-                   masked_in.scalar_type());
-  const int64_t B = logits_in.size(0), C = logits_in.size(1);
-  TORCH_CHECK_VALUE(C >= 1, "smoot::update_k: logits: expected C >= 1 classes, got shape ",
-                    logits_in.sizes());
-  TORCH_CHECK_TYPE(k_in.scalar_type() == at::kInt || k_in.scalar_type() == at::kLong,
-                   "smoot::update_k: k: expected dtype int32 or int64, got ", k_in.scalar_type());
-  TORCH_CHECK_VALUE(k_in.dim() == 1 && k_in.size(0) == B, "smoot::update_k: k: expected shape (",
-                    B, ",), got ", k_in.sizes());
-  TORCH_CHECK_VALUE(n >= 1, "smoot::update_k: n: expected n >= 1, got ", n);
-  TORCH_CHECK_VALUE(kmin <= kmax, "smoot::update_k: kmin: expected kmin <= kmax, got kmin = ",
-                    kmin, " > kmax = ", kmax);
+  const UpdateKDims dims = check_update_k(logits_in, masked_in, k_in, alpha, mu, n, kmin, kmax);
+  const int64_t B = dims.B, C = dims.C;
 
   // ATen's float32 softmax (max-subtracted) is the reference's own, so p and q match it
   // exactly and the ranking agrees even on near ties.

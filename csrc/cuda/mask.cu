@@ -20,15 +20,18 @@
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/zeros.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAMacros.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <string>
+#include <mutex>
 #include <type_traits>
 
+#include "common/checks.h"
 #include "cuda/common.cuh"
 #include "cuda/mask_kernels.cuh"
 
@@ -36,20 +39,65 @@ namespace smoot {
 namespace cuda {
 namespace {
 
+// Launch geometry: which plan, block size, dynamic shared memory and row chunks.
+
+enum class Plan { kAuto, kRow, kSplit };
+
+struct Launch {
+  Plan plan;
+  int threads;     // row plan: threads per block
+  size_t smem;     // dynamic shared memory: of the row kernel, or of the split decide kernel
+  int64_t C;       // split plan: chunks per row
+  int64_t chunk;   // split plan: units per chunk
+};
+
+Launch plan_launch(int64_t B, int64_t M, int sms, int64_t smem_limit, Plan plan) {
+  // Short rows take a 256-thread block (several resident per SM), long rows 1024 threads.
+  const int threads = M <= 2048 ? 256 : 1024;
+  const int64_t row_smem =
+      static_cast<int64_t>(threads == 256 ? row_keys_offset<256>() : row_keys_offset<1024>()) + 4 * M;
+  const bool row_fits = row_smem <= smem_limit;
+  if (plan == Plan::kAuto) {
+    // One block per row is enough when the rows alone fill the GPU or are too short to split.
+    // (A first guess; to be tuned on a GPU with benchmarks/mask_throughput.py.)
+    plan = row_fits && (M <= 8192 || 3 * B >= sms) ? Plan::kRow : Plan::kSplit;
+  }
+  if (plan == Plan::kRow) {
+    TORCH_CHECK_VALUE(row_fits, "SMOOT_CUDA_MASK_PATH=row: M = ", M, " keys need ", row_smem,
+                      " bytes of shared memory, the device allows ", smem_limit);
+    SMOOT_CHECK_VALUE(B <= std::numeric_limits<int32_t>::max(), kMaskOp, "x",
+                      "expected B <= 2**31 - 1 rows (the CUDA grid limit), got B = ", B);
+    return Launch{plan, threads, static_cast<size_t>(row_smem), 1, M};
+  }
+  // Chunks per row: enough blocks for about two per SM, within [kMinChunk, kMaxChunk] units.
+  const int64_t want = std::max<int64_t>(1, (2 * sms + B - 1) / B);
+  const int64_t chunk = std::clamp<int64_t>((M + want - 1) / want, kMinChunk, kMaxChunk);
+  const int64_t C = (M + chunk - 1) / chunk;
+  SMOOT_CHECK_VALUE(B * C <= std::numeric_limits<int32_t>::max(), kMaskOp, "x",
+                    "expected B * chunks <= 2**31 - 1 (the CUDA grid limit), got ", B * C);
+  return Launch{plan, kSplitThreads, decide_flags_offset() + static_cast<size_t>(chunk), C, chunk};
+}
+
 Plan plan_from_env() {
   const char* v = std::getenv("SMOOT_CUDA_MASK_PATH");
   if (v == nullptr || *v == '\0' || std::strcmp(v, "auto") == 0) return Plan::kAuto;
   if (std::strcmp(v, "row") == 0) return Plan::kRow;
-  if (std::strcmp(v, "split") == 0) return Plan::kSplit;
-  TORCH_CHECK_VALUE(false, "SMOOT_CUDA_MASK_PATH: expected 'auto', 'row' or 'split', got '", v, "'");
+  TORCH_CHECK_VALUE(std::strcmp(v, "split") == 0,
+                    "SMOOT_CUDA_MASK_PATH: expected 'auto', 'row' or 'split', got '", v, "'");
+  return Plan::kSplit;
 }
 
+// The row kernel may take up to the device's opt-in limit of dynamic shared memory. The limit is
+// raised once per device, to that maximum: setting each call's own size would let two threads
+// with different M interleave their set and launch.
 template <typename X, typename S, int NT>
-void launch_row(const MaskArgs<X, S>& a, int64_t B, size_t smem, cudaStream_t stream) {
+void launch_row(const MaskArgs<X, S>& a, int64_t B, size_t smem, int device, int smem_optin,
+                cudaStream_t stream) {
   auto kernel = mask_row_kernel<X, S, NT>;
-  if (smem > 48 * 1024)  // above the default limit, opt in (a host call, capture-safe)
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(smem)));
+  static std::once_flag raised[C10_COMPILE_TIME_MAX_GPUS];
+  std::call_once(raised[device], [&] {  // a host call, capture-safe
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_optin));
+  });
   kernel<<<static_cast<unsigned>(B), NT, smem, stream>>>(a);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
@@ -57,14 +105,14 @@ void launch_row(const MaskArgs<X, S>& a, int64_t B, size_t smem, cudaStream_t st
 template <typename X, typename S>
 void run_mask(const MaskArgs<X, S>& a, int64_t B, const at::Tensor& x, cudaStream_t stream) {
   const int device = x.get_device();
+  const int smem_optin = device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
   const Launch l = plan_launch(B, a.M, device_attribute(cudaDevAttrMultiProcessorCount, device),
-                               device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
-                               plan_from_env());
+                               smem_optin, plan_from_env());
   if (l.plan == Plan::kRow) {
     if (l.threads == 256)
-      launch_row<X, S, 256>(a, B, l.smem, stream);
+      launch_row<X, S, 256>(a, B, l.smem, device, smem_optin, stream);
     else
-      launch_row<X, S, 1024>(a, B, l.smem, stream);
+      launch_row<X, S, 1024>(a, B, l.smem, device, smem_optin, stream);
     return;
   }
   const auto opts = x.options();
@@ -87,49 +135,17 @@ void run_mask(const MaskArgs<X, S>& a, int64_t B, const at::Tensor& x, cudaStrea
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-constexpr const char* kOp = "smoot::mask (CUDA kernel)";
-
-int parse_fill(c10::string_view fill) {
-  if (fill == "uniform") return kUniform;
-  if (fill == "constant") return kConstant;
-  if (fill == "mean") return kMean;
-  TORCH_CHECK_VALUE(false, kOp, ": fill: expected one of 'uniform', 'constant', 'mean', got '",
-                    std::string(fill), "'");
-}
-
 std::tuple<at::Tensor, at::Tensor> mask_cuda(const at::Tensor& x_in, const at::Tensor& score_in,
                                              const at::Tensor& k_in, bool use_abs,
                                              c10::string_view fill_name, double value,
                                              int64_t seed, int64_t offset) {
-  TORCH_CHECK_VALUE(x_in.is_cuda(), kOp, ": x: expected a CUDA tensor, got one on ", x_in.device());
-  check_on_device(score_in, kOp, "score", x_in);
-  check_on_device(k_in, kOp, "k", x_in);
-  TORCH_CHECK_VALUE(x_in.dim() == 3, kOp, ": x: expected a 3-D (B, G, M) tensor, got shape ",
-                    x_in.sizes());
-  TORCH_CHECK_VALUE(score_in.dim() == 3, kOp, ": score: expected a 3-D (B, S, M) tensor, got shape ",
-                    score_in.sizes());
-  TORCH_CHECK_VALUE(k_in.dim() == 1, kOp, ": k: expected a 1-D (B,) tensor, got shape ", k_in.sizes());
-  TORCH_CHECK_TYPE(at::isFloatingType(x_in.scalar_type()), kOp,
-                   ": x: expected a floating-point dtype, got ", x_in.scalar_type());
-  TORCH_CHECK_TYPE(at::isFloatingType(score_in.scalar_type()), kOp,
-                   ": score: expected a floating-point dtype, got ", score_in.scalar_type());
-  TORCH_CHECK_TYPE(k_in.scalar_type() == at::kInt || k_in.scalar_type() == at::kLong, kOp,
-                   ": k: expected dtype int32 or int64, got ", k_in.scalar_type());
-  const int64_t B = x_in.size(0), G = x_in.size(1), M = x_in.size(2), S = score_in.size(1);
-  TORCH_CHECK_VALUE(score_in.size(0) == B && score_in.size(2) == M && S >= 1, kOp,
-                    ": score: expected shape (B, S, M) = (", B, ", S >= 1, ", M, ") to match x ",
-                    x_in.sizes(), ", got ", score_in.sizes());
-  TORCH_CHECK_VALUE(k_in.size(0) == B, kOp, ": k: expected shape (", B, ",) to match x's B, got ",
-                    k_in.sizes());
+  const MaskDims d = check_mask(x_in, score_in, k_in, fill_name, offset);
+  const int64_t B = d.B, G = d.G, M = d.M, S = d.S;
   // 32-bit unit indices with headroom for the unrolled loops; G, S fit an int likewise.
   constexpr int64_t kMaxDim = std::numeric_limits<int32_t>::max() - (1 << 16);
-  TORCH_CHECK_VALUE(M <= kMaxDim && G <= kMaxDim && S <= kMaxDim, kOp,
-                    ": x/score: expected G, S, M below 2**31 - 2**16, got G = ", G, ", S = ", S,
-                    ", M = ", M);
-  const int fill = parse_fill(fill_name);
-  // The range of k is not checked here: that would need a host sync. Out-of-range k trips a
-  // device-side assert (the Python wrapper checks first with torch._assert_async).
-
+  SMOOT_CHECK_VALUE(M <= kMaxDim && G <= kMaxDim && S <= kMaxDim, kMaskOp, "x",
+                    "expected G, S, M below 2**31 - 2**16, got G = ", G, ", S = ", S, ", M = ", M);
+  // The values of k are checked on the device (row_k): a host check would need a sync.
   c10::cuda::CUDAGuard guard(x_in.device());
   const at::Tensor x = x_in.contiguous();
   // The kernels read score as x's dtype or as float32. Any other score dtype is converted
@@ -149,7 +165,7 @@ std::tuple<at::Tensor, at::Tensor> mask_cuda(const at::Tensor& x_in, const at::T
       const MaskArgs<scalar_t, S_t> a{x.data_ptr<scalar_t>(), score_ptr, k.data_ptr(),
                                       out.data_ptr<scalar_t>(), mask.data_ptr<bool>(),
                                       static_cast<int>(G), static_cast<int>(S), static_cast<int>(M),
-                                      k.scalar_type() == at::kLong, use_abs, fill, value,
+                                      k.scalar_type() == at::kLong, use_abs, d.fill, value,
                                       static_cast<uint64_t>(seed), static_cast<uint64_t>(offset)};
       run_mask(a, B, x, stream);
     };

@@ -1,15 +1,13 @@
 #pragma once
-// Device code of smoot::mask on CUDA (the algorithm: see mask.cu) and the host function that
-// picks the launch geometry. Depends on no CUDA runtime or ATen header, so the kernels can
-// also be compiled for a CPU emulator; included by mask.cu only.
+// Device code of smoot::mask on CUDA (the algorithm: see mask.cu, which also holds the host
+// side: checks, launch plan, launches). No CUDA runtime, ATen or other host-only header: only
+// c10's macros (CUDA_KERNEL_ASSERT_MSG) and cub. Included by mask.cu only.
 #include <c10/macros/Macros.h>
-#include <c10/util/Exception.h>
 #include <cub/block/block_scan.cuh>
 
-#include <algorithm>
 #include <cstdint>
-#include <limits>
 
+#include "common/fill.h"
 #include "common/keys.h"
 #include "common/philox.h"
 #include "cuda/device.cuh"
@@ -17,8 +15,6 @@
 namespace smoot {
 namespace cuda {
 namespace {
-
-enum Fill : int { kUniform = 0, kConstant = 1, kMean = 2 };
 
 constexpr int kRadixBits = 8;
 constexpr int kBins = 1 << kRadixBits;
@@ -564,46 +560,6 @@ __global__ void __launch_bounds__(kSplitThreads) split_fill_kernel(const MaskArg
               a.offset + static_cast<uint64_t>(row) * M, fill_value(a, r, kept), a.seed, tid,
               kSplitThreads);
   }
-}
-
-// ---------------------------------------------------------------------------------------
-// Launch geometry (host): which plan, block size, dynamic shared memory and row chunks.
-
-enum class Plan { kAuto, kRow, kSplit };
-
-struct Launch {
-  Plan plan;
-  int threads;     // row plan: threads per block
-  size_t smem;     // dynamic shared memory: of the row kernel, or of the split decide kernel
-  int64_t C;       // split plan: chunks per row
-  int64_t chunk;   // split plan: units per chunk
-};
-
-inline Launch plan_launch(int64_t B, int64_t M, int sms, int64_t smem_limit, Plan plan) {
-  // Short rows take a 256-thread block (several resident per SM), long rows 1024 threads.
-  const int threads = M <= 2048 ? 256 : 1024;
-  const int64_t row_smem =
-      static_cast<int64_t>(threads == 256 ? row_keys_offset<256>() : row_keys_offset<1024>()) + 4 * M;
-  const bool row_fits = row_smem <= smem_limit;
-  if (plan == Plan::kAuto) {
-    // One block per row is enough when the rows alone fill the GPU or are too short to split.
-    // (A first guess; to be tuned on a GPU with benchmarks/mask_throughput.py.)
-    plan = row_fits && (M <= 8192 || 3 * B >= sms) ? Plan::kRow : Plan::kSplit;
-  }
-  if (plan == Plan::kRow) {
-    TORCH_CHECK_VALUE(row_fits, "SMOOT_CUDA_MASK_PATH=row: M = ", M, " keys need ", row_smem,
-                      " bytes of shared memory, the device allows ", smem_limit);
-    TORCH_CHECK_VALUE(B <= std::numeric_limits<int32_t>::max(), "smoot::mask: x: B = ", B,
-                      " rows exceed the CUDA grid limit of 2**31 - 1");
-    return Launch{plan, threads, static_cast<size_t>(row_smem), 1, M};
-  }
-  // Chunks per row: enough blocks for about two per SM, within [kMinChunk, kMaxChunk] units.
-  const int64_t want = std::max<int64_t>(1, (2 * sms + B - 1) / B);
-  const int64_t chunk = std::clamp<int64_t>((M + want - 1) / want, kMinChunk, kMaxChunk);
-  const int64_t C = (M + chunk - 1) / chunk;
-  TORCH_CHECK_VALUE(B * C <= std::numeric_limits<int32_t>::max(), "smoot::mask: x: B * chunks = ",
-                    B * C, " exceeds the CUDA grid limit of 2**31 - 1");
-  return Launch{plan, kSplitThreads, decide_flags_offset() + static_cast<size_t>(chunk), C, chunk};
 }
 
 }  // namespace

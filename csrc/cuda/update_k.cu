@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "common/checks.h"
 #include "cuda/common.cuh"
 #include "cuda/update_k_kernels.cuh"
 
@@ -19,39 +20,17 @@ namespace smoot {
 namespace cuda {
 namespace {
 
-constexpr const char* kOp = "smoot::update_k (CUDA kernel)";
-
 std::tuple<at::Tensor, at::Tensor> update_k_cuda(const at::Tensor& logits_in,
                                                  const at::Tensor& masked_in, const at::Tensor& k_in,
                                                  double alpha, double mu, int64_t n, int64_t kmin,
                                                  int64_t kmax) {
-  TORCH_CHECK_VALUE(logits_in.is_cuda(), kOp, ": logits: expected a CUDA tensor, got one on ",
-                    logits_in.device());
-  check_on_device(masked_in, kOp, "logits_masked", logits_in);
-  check_on_device(k_in, kOp, "k", logits_in);
-  TORCH_CHECK_VALUE(logits_in.dim() == 2, kOp, ": logits: expected a 2-D (B, C) tensor, got shape ",
-                    logits_in.sizes());
-  TORCH_CHECK_VALUE(masked_in.sizes() == logits_in.sizes(), kOp,
-                    ": logits_masked: expected logits' shape ", logits_in.sizes(), ", got ",
-                    masked_in.sizes());
-  TORCH_CHECK_TYPE(at::isFloatingType(logits_in.scalar_type()), kOp,
-                   ": logits: expected a floating-point dtype, got ", logits_in.scalar_type());
-  TORCH_CHECK_TYPE(at::isFloatingType(masked_in.scalar_type()), kOp,
-                   ": logits_masked: expected a floating-point dtype, got ", masked_in.scalar_type());
-  TORCH_CHECK_TYPE(k_in.scalar_type() == at::kInt || k_in.scalar_type() == at::kLong, kOp,
-                   ": k: expected dtype int32 or int64, got ", k_in.scalar_type());
-  const int64_t B = logits_in.size(0), C = logits_in.size(1);
-  TORCH_CHECK_VALUE(k_in.dim() == 1 && k_in.size(0) == B, kOp, ": k: expected shape (", B,
-                    ",), got ", k_in.sizes());
-  TORCH_CHECK_VALUE(n >= 1, kOp, ": n: expected >= 1, got ", n);
-  TORCH_CHECK_VALUE(kmin <= kmax, kOp, ": kmin: expected kmin <= kmax, got kmin = ", kmin,
-                    " > kmax = ", kmax);
-  TORCH_CHECK_VALUE(B == 0 || C >= 1, kOp, ": logits: expected at least one class, got shape ",
-                    logits_in.sizes());
-  TORCH_CHECK_VALUE(C <= std::numeric_limits<int32_t>::max() - 32, kOp, ": logits: C = ", C,
-                    " classes exceed the 32-bit index range");
-  TORCH_CHECK_VALUE(B <= std::numeric_limits<int32_t>::max() * int64_t{kRowsPerBlock}, kOp,
-                    ": logits: B = ", B, " rows exceed the CUDA grid limit");
+  const UpdateKDims dims = check_update_k(logits_in, masked_in, k_in, alpha, mu, n, kmin, kmax);
+  const int64_t B = dims.B, C = dims.C;
+  SMOOT_CHECK_VALUE(C <= std::numeric_limits<int32_t>::max() - 32, kUpdateKOp, "logits",
+                    "expected C <= 2**31 - 33 classes (32-bit indices), got C = ", C);
+  constexpr int64_t kMaxRows = std::numeric_limits<int32_t>::max() * int64_t{kRowsPerBlock};
+  SMOOT_CHECK_VALUE(B <= kMaxRows, kUpdateKOp, "logits", "expected B <= ", kMaxRows,
+                    " rows (the CUDA grid limit), got B = ", B);
 
   c10::cuda::CUDAGuard guard(logits_in.device());
   // Both logits in one dtype: their common one, else float32 (the reference's compute type).

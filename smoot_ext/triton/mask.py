@@ -18,12 +18,11 @@ import triton.language as tl
 from torch.library import triton_op, wrap_triton
 from triton.runtime.interpreter import InterpretedFunction
 
-from .. import _autograd
+from .. import _autograd, checks
+from ._schema import schema_of
 
-SCHEMA = ("(Tensor x, Tensor score, Tensor k, *, bool abs=True, str fill=\"uniform\", "
-          "float value=0.0, int seed=0, int offset=0) -> (Tensor out, Tensor mask)")
 FILL_UNIFORM, FILL_CONSTANT, FILL_MEAN = tl.constexpr(0), tl.constexpr(1), tl.constexpr(2)
-FILLS = {"uniform": FILL_UNIFORM.value, "constant": FILL_CONSTANT.value, "mean": FILL_MEAN.value}
+FILL_CODES = {"uniform": FILL_UNIFORM.value, "constant": FILL_CONSTANT.value, "mean": FILL_MEAN.value}
 INF, NAN = tl.constexpr(float("inf")), tl.constexpr(float("nan"))
 DIGIT_BITS = 8  # 4 radix passes of 256 bins
 HIST_COPIES = 8  # copies of the first pass's histogram (see _select_kernel)
@@ -209,35 +208,13 @@ else:
 MAX_STAT_TILES = 32  # partial statistics per row, all read by each fill program of the row
 
 
-def _check_args(x, score, k, fill, offset):
-    if not x.is_floating_point() or x.dim() != 3:
-        raise ValueError(f"x: expected a floating-point (B, G, M) tensor, got "
-                         f"{tuple(x.shape)} {x.dtype}")
-    B, _, M = x.shape
-    if not score.is_floating_point() or score.dim() != 3 or score.shape[0] != B \
-            or score.shape[2] != M or score.shape[1] < 1:
-        raise ValueError(f"score: expected a floating-point ({B}, S >= 1, {M}) tensor, got "
-                         f"{tuple(score.shape)} {score.dtype}")
-    if k.dtype not in (torch.int32, torch.int64) or k.shape != (B,):
-        raise ValueError(f"k: expected a ({B},) int32 or int64 tensor, got {tuple(k.shape)} {k.dtype}")
-    for name, t in (("score", score), ("k", k)):
-        if t.device != x.device:
-            raise ValueError(f"{name}: expected a tensor on x's device {x.device}, got {t.device}")
-    if fill not in FILLS:
-        raise ValueError(f"fill: expected one of {tuple(FILLS)}, got {fill!r}")
-    if offset < 0:
-        raise ValueError(f"offset: expected >= 0, got {offset}")
-    if B:  # on the device for CUDA tensors: no host sync
-        torch._assert_async(((k >= 0) & (k <= M)).all(), f"k: expected 0 <= k[b] <= M = {M}")
-
-
 def launch(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool = True,
            fill: str = "uniform", value: float = 0.0, seed: int = 0, offset: int = 0,
            select_block: int = SELECT_BLOCK, stats_block: int = STATS_BLOCK,
            fill_block: int = FILL_BLOCK):
     """The op's body; the block sizes are parameters so tests can cut small rows into tiles."""
-    _check_args(x, score, k, fill, offset)
-    B, G, M = x.shape
+    B, G, _, M = checks.check_mask(x, score, k, fill=fill, offset=offset)
+    checks.check_mask_k(k, M)
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     masked = torch.empty((B, M), dtype=torch.bool, device=x.device)
     if B == 0 or M == 0:
@@ -245,7 +222,7 @@ def launch(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool =
         masked.zero_()
         return out, masked
     x, score, k = x.contiguous(), score.contiguous(), k.contiguous()
-    mode = FILLS[fill]
+    mode = FILL_CODES[fill]
 
     keys = torch.empty((B, M), dtype=torch.int32, device=x.device)
     wrap_triton(_select_kernel)[(B,)](
@@ -275,7 +252,7 @@ def launch(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool =
     return out, masked
 
 
-@triton_op("smoot::mask_triton", mutates_args=(), schema=SCHEMA)
+@triton_op("smoot::mask_triton", mutates_args=(), schema=schema_of("mask"))
 def mask_triton(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool = True,
                 fill: str = "uniform", value: float = 0.0, seed: int = 0,
                 offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

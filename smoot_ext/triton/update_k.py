@@ -7,11 +7,10 @@ import triton.language as tl
 from torch.library import triton_op, wrap_triton
 from triton.runtime.interpreter import InterpretedFunction
 
-from .. import _autograd
+from .. import _autograd, checks
+from ._schema import schema_of
 
 INF = tl.constexpr(float("inf"))
-SCHEMA = ("(Tensor logits, Tensor logits_masked, Tensor k, *, float alpha, float mu, int n, "
-          "int kmin, int kmax) -> (Tensor k_new, Tensor delta)")
 
 
 @triton.jit
@@ -53,27 +52,12 @@ def _update_k_kernel(logits_ptr, masked_ptr, k_ptr, k_new_ptr, delta_ptr, C, n_t
     tl.store(delta_ptr + b, delta)
 
 
-@triton_op("smoot::update_k_triton", mutates_args=(), schema=SCHEMA)
+@triton_op("smoot::update_k_triton", mutates_args=(), schema=schema_of("update_k"))
 def update_k_triton(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor, *,
                     alpha: float, mu: float, n: int, kmin: int,
                     kmax: int) -> tuple[torch.Tensor, torch.Tensor]:
-    if not logits.is_floating_point() or logits.dim() != 2 or logits.shape[1] < 1:
-        raise ValueError(f"logits: expected a floating-point (B, C >= 1) tensor, got "
-                         f"{tuple(logits.shape)} {logits.dtype}")
-    B, C = logits.shape
-    if not logits_masked.is_floating_point() or logits_masked.shape != logits.shape:
-        raise ValueError(f"logits_masked: expected a floating-point {tuple(logits.shape)} tensor, "
-                         f"got {tuple(logits_masked.shape)} {logits_masked.dtype}")
-    if k.dtype not in (torch.int32, torch.int64) or k.shape != (B,):
-        raise ValueError(f"k: expected a ({B},) int32 or int64 tensor, got {tuple(k.shape)} {k.dtype}")
-    for name, t in (("logits_masked", logits_masked), ("k", k)):
-        if t.device != logits.device:
-            raise ValueError(f"{name}: expected a tensor on logits' device {logits.device}, "
-                             f"got {t.device}")
-    if n < 1:
-        raise ValueError(f"n: expected >= 1, got {n}")
-    if kmin > kmax:
-        raise ValueError(f"kmin: expected kmin <= kmax, got kmin={kmin} > kmax={kmax}")
+    B, C = checks.check_update_k(logits, logits_masked, k, alpha=alpha, mu=mu, n=n, kmin=kmin,
+                                 kmax=kmax)
     k_new = torch.empty_like(k)
     delta = torch.empty((B,), dtype=torch.float32, device=logits.device)
     if B:
