@@ -131,16 +131,24 @@ def removal_curves(
         score_shape = (B, 1, *x.shape[2:]) if unit == "pixel" else x.shape
         s = ranking(scores.float(), order).reshape(score_shape)
         k = torch.tensor([ks[i] for i in todo], dtype=torch.int64, device=x.device).repeat_interleave(B)
-        t0 = time.perf_counter()
+        t0 = clock(x.device)
         xm, _ = remove(_tile(x, rep), _tile(s, rep), k, imputation, unit=unit, seed=seed)
-        t1 = time.perf_counter()
+        t1 = clock(x.device)
         c, p = outcome(forward(model, xm, forward_batch), y.repeat(rep))
         if timing is not None:
             timing["mask_s"] += t1 - t0
-            timing["forward_s"] += time.perf_counter() - t1
+            timing["forward_s"] += clock(x.device) - t1
         correct[:, todo] = c.view(rep, B).T
         prob[:, todo] = p.view(rep, B).T
     return correct, prob
+
+
+def clock(device) -> float:
+    """perf_counter once the device's queued work is done (CUDA runs asynchronously), so the
+    phase timings attribute GPU time to the phase that queued it."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 def _tile(t: torch.Tensor, times: int) -> torch.Tensor:
