@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     a("--unit", choices=UNITS, default=d.unit, help="mask pixels or single features (default: %(default)s)")
     a("--fill", choices=FILLS, default=d.fill, help="masked value (default: %(default)s)")
     a("--signed", dest="abs", action="store_false", help="rank by the signed gradient, not its magnitude")
+    a("--shared-forward", action="store_true",
+      help="take the saliency from the training forward, saving one forward per step: the same "
+           "result for models without dropout or BatchNorm; otherwise the saliency sees train mode "
+           "(the paper CNN has dropout)")
     a("--num-workers", type=int, default=d.num_workers, help="DataLoader workers (default: %(default)s)")
     a("--compile", action="store_true", help="torch.compile the model")
     a("--threads", type=int, help="torch CPU threads, 0 = torch's default (default: 1 for digits, 0 otherwise)")

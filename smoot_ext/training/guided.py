@@ -10,18 +10,30 @@
 
 Per step (``method`` "sgt" or "smoot"; SMOOT's Algorithm 2):
 
-1. ``g = d logit[y] / d x``, in eval mode (:func:`.saliency.input_gradient`);
+1. ``g = d logit[y] / d x``, in eval mode (:func:`.saliency.input_gradient`): a forward of the
+   batch and a backward that computes the input gradient only;
 2. ``x_masked``: the k least salient units (pixels by default) of each sample replaced through
    ``smoot_ext.mask(x, g, k, unit, abs, fill)``, k = the sample's own entry of the k vector;
-3. one forward of ``[x; x_masked]`` (one batch of 2B: a single DDP forward per backward);
-   ``loss = CE(f(x), y) + lambda * KL(f(x) || f(x_masked))`` with the KL averaged over the batch;
+3. train-mode forwards of x and x_masked (x does not require grad: the backward stops at the
+   first layer's weights); ``loss = CE(f(x), y) + lambda * KL(f(x) || f(x_masked))`` with the
+   KL averaged over the batch;
 4. SMOOT only: ``k[index] = smoot_ext.update_k(f(x), f(x_masked), k[index], alpha, mu, n, kmin,
    kmax)``, from the same (train-mode, detached) logits the loss uses, so a sample's k changes
    once per visit, i.e. once per epoch, as ``K_{i+1}(X)`` in the paper.
 
+Step 3 runs two forwards of B, which on a CPU are cheaper than one of 2B, except where the
+concatenated batch ``[x; x_masked]`` matters: a model with BatchNorm layers (its batch statistics
+mix the two halves, as they always have here) and DDP (one forward per backward), which get one
+forward of 2B. Either way the loss and gradients are the same.
+
+``GuidedConfig(shared_forward=True)`` (opt-in) takes g from the training forward of x instead
+of a separate eval-mode forward, saving one forward of B per step. It gives the same result for
+models without mode-dependent layers (no dropout, no BatchNorm); otherwise the saliency sees
+train mode (this step's dropout draw, batch statistics), and a BatchNorm model normalises x and
+x_masked as two batches of B. The paper CNN has dropout: with it the ranking differs.
+
 ``"sgt"`` is the same with k fixed (no update); ``"baseline"`` is plain cross-entropy.
 k init / min / max are fractions of M (units per sample): ``floor(fraction * M)``.
-A model with BatchNorm sees x and x_masked in one batch, so its batch statistics mix the two.
 """
 from __future__ import annotations
 
@@ -33,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from ..ops import FILLS, UNITS, mask, num_units, update_k
-from .saliency import input_gradient
+from .saliency import input_gradient, logits_and_input_gradient
 
 METHODS = ("baseline", "sgt", "smoot")
 
@@ -53,6 +65,7 @@ class GuidedConfig:
     mu: float = 10.0
     n: int = 5
     backend: str = "auto"      # the ops backend (smoot_ext.ops.BACKENDS)
+    shared_forward: bool = False  # saliency from the training forward (see the module docstring)
 
     def validate(self) -> None:
         """Raises ValueError naming the option, its valid values and the value given."""
@@ -78,6 +91,8 @@ class GuidedConfig:
             raise ValueError(f"n: expected >= 1 (top-n classes), got {self.n}")
         if not math.isfinite(self.lam) or self.lam < 0:
             raise ValueError(f"lam: expected a finite value >= 0, got {self.lam}")
+        if not isinstance(self.shared_forward, bool):
+            raise ValueError(f"shared_forward: expected True or False, got {self.shared_forward!r}")
 
 
 class StepOutput(NamedTuple):
@@ -106,7 +121,11 @@ class SaliencyGuidedTraining:
         if num_samples < 1:
             raise ValueError(f"num_samples: expected >= 1, got {num_samples}")
         self.model = model
-        self.inner = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+        ddp = isinstance(model, torch.nn.parallel.DistributedDataParallel)
+        self.inner = model.module if ddp else model
+        # Where [x; x_masked] must be one batch (see the module docstring).
+        self.one_forward = ddp or any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                                      for m in self.inner.modules())
         self.config = config
         self.num_units = num_units(torch.empty((1, *input_shape)), config.unit)
         M = self.num_units
@@ -131,7 +150,11 @@ class SaliencyGuidedTraining:
             logits = self.model(x)
             ce = F.cross_entropy(logits, y)
             return StepOutput(ce, ce.detach(), torch.zeros((), device=ce.device), logits.detach())
-        grad = input_gradient(self.inner, x, y)
+        if cfg.shared_forward:
+            # Through the inner module: under DDP the forward of x_masked below is the one DDP sees.
+            logits, grad = logits_and_input_gradient(self.inner, x, y)
+        else:
+            grad = input_gradient(self.inner, x, y)
         if self.method == "smoot":
             index = index.to(self.k.device)
             k = self.k[index]
@@ -139,11 +162,17 @@ class SaliencyGuidedTraining:
             k = self.k_init
         x_masked, _ = mask(x, grad, k, unit=cfg.unit, abs=cfg.abs, fill=cfg.fill,
                            generator=self.generator, backend=cfg.backend)
-        logits, logits_masked = self.model(torch.cat([x, x_masked])).chunk(2)
-        ce = F.cross_entropy(logits, y)
+        if cfg.shared_forward:
+            logits_masked = self.model(x_masked)
+        elif self.one_forward:
+            logits, logits_masked = self.model(torch.cat([x, x_masked])).chunk(2)
+        else:
+            logits, logits_masked = self.model(x), self.model(x_masked)
+        # One log-softmax of f(x) for both terms: cross-entropy is nll_loss of it.
+        log_p = F.log_softmax(logits, 1)
+        ce = F.nll_loss(log_p, y)
         # KL(p || q) with p = f(x), q = f(x_masked), both as log-probabilities for stability.
-        kl = F.kl_div(F.log_softmax(logits_masked, 1), F.log_softmax(logits, 1),
-                      reduction="batchmean", log_target=True)
+        kl = F.kl_div(F.log_softmax(logits_masked, 1), log_p, reduction="batchmean", log_target=True)
         if self.method == "smoot":
             k_new, _ = update_k(logits.detach().float(), logits_masked.detach().float(), k,
                                 alpha=cfg.alpha, mu=cfg.mu, n=cfg.n, kmin=self.kmin,

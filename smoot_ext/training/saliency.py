@@ -4,6 +4,21 @@ from __future__ import annotations
 import torch
 
 
+def _check_target(x: torch.Tensor, target: torch.Tensor) -> None:
+    if target.shape != (x.shape[0],):
+        raise ValueError(f"target: expected shape ({x.shape[0]},), got {tuple(target.shape)}")
+
+
+def _forward_and_gradient(model, x, target, keep_graph: bool):
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        logits = model(xg)
+        chosen = logits.gather(1, target.view(-1, 1).to(logits.device)).sum()
+        # inputs=xg: the backward computes the input gradient only, no weight gradients.
+        (grad,) = torch.autograd.grad(chosen, xg, retain_graph=keep_graph)
+    return logits, grad
+
+
 def input_gradient(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``d logits[b, target[b]] / d x[b]`` for every sample b, shaped like ``x``.
 
@@ -11,16 +26,23 @@ def input_gradient(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor
     ranking does not depend on the batch's dropout draw); the model's mode is restored after.
     Only ``x`` gets a gradient: nothing is accumulated into the parameters' ``.grad``.
     """
-    if target.shape != (x.shape[0],):
-        raise ValueError(f"target: expected shape ({x.shape[0]},), got {tuple(target.shape)}")
+    _check_target(x, target)
     was_training = model.training
     model.eval()
     try:
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            logits = model(xg)
-            chosen = logits.gather(1, target.view(-1, 1).to(logits.device)).sum()
-            (grad,) = torch.autograd.grad(chosen, xg)
+        return _forward_and_gradient(model, x, target, keep_graph=False)[1]
     finally:
         model.train(was_training)
-    return grad
+
+
+def logits_and_input_gradient(model: torch.nn.Module, x: torch.Tensor,
+                              target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(model(x), d logits[b, target[b]] / d x[b])`` from one forward, in the model's own mode.
+
+    The logits keep their graph for the training loss (the shared forward of
+    :class:`.guided.SaliencyGuidedTraining`). In train mode the gradient sees this forward's
+    dropout draw and batch statistics: it equals :func:`input_gradient` only for models without
+    mode-dependent layers. Nothing is accumulated into the parameters' ``.grad``.
+    """
+    _check_target(x, target)
+    return _forward_and_gradient(model, x, target, keep_graph=True)

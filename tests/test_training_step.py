@@ -1,0 +1,191 @@
+"""The training step's forwards: two of B by default (the old one of 2B where BatchNorm or DDP
+needs it), the same loss and gradients as the old formulation; the opt-in shared forward."""
+import resource
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+import smoot_ext
+from smoot_ext.cli import train as train_cli
+from smoot_ext.models import build_model
+from smoot_ext.training import loop
+from smoot_ext.training.guided import GuidedConfig, SaliencyGuidedTraining
+from smoot_ext.training.saliency import input_gradient, logits_and_input_gradient
+
+B, SIDE = 16, 10
+
+
+def _cnn(dropout: bool):
+    torch.manual_seed(0)
+    model = build_model("cnn", 1, 10, SIDE).train()
+    if not dropout:  # p = 0: no draw, so every formulation sees the same network
+        model.drop1.p = model.drop2.p = 0.0
+    return model
+
+
+def _batch():
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(B, 1, SIDE, SIDE, generator=g), torch.randint(0, 10, (B,), generator=g)
+
+
+def _grads(model):
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def _old_step(model, sgt, x, y, index, gen_state, k_before):
+    """The step as it was: one forward of [x; x_masked] (2B), cross-entropy on the logits."""
+    cfg = sgt.config
+    grad = input_gradient(model, x, y)
+    k = k_before[index] if cfg.method == "smoot" else sgt.k_init
+    x_masked, _ = smoot_ext.mask(x, grad, k, unit=cfg.unit, abs=cfg.abs, fill=cfg.fill,
+                                 generator=torch.Generator().set_state(gen_state))
+    logits, logits_masked = model(torch.cat([x, x_masked])).chunk(2)
+    kl = F.kl_div(F.log_softmax(logits_masked, 1), F.log_softmax(logits, 1),
+                  reduction="batchmean", log_target=True)
+    loss = F.cross_entropy(logits, y) + cfg.lam * kl
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    k_new = None
+    if cfg.method == "smoot":
+        k_new, _ = smoot_ext.update_k(logits.detach(), logits_masked.detach(), k, alpha=cfg.alpha,
+                                      mu=cfg.mu, n=cfg.n, kmin=sgt.kmin, kmax=sgt.kmax)
+    return loss.detach(), _grads(model), k_new
+
+
+def _new_step(model, sgt, x, y, index):
+    out = sgt.loss(x, y, index)
+    model.zero_grad(set_to_none=True)
+    out.loss.backward()
+    return out.loss.detach(), _grads(model)
+
+
+def _trainer(model, method, seed=4, **kw):
+    sgt = SaliencyGuidedTraining(model, GuidedConfig(method=method, lam=0.7, **kw), num_samples=40,
+                                 input_shape=(1, SIDE, SIDE), seed=seed)
+    if method == "smoot":
+        sgt.k = torch.randint(sgt.kmin, sgt.kmax + 1, (40,), generator=torch.Generator().manual_seed(2))
+    return sgt
+
+
+def _record_calls(model):
+    """(training, batch, x requires grad) of every forward of ``model``."""
+    calls = []
+    model.register_forward_pre_hook(lambda m, a: calls.append((m.training, a[0].shape[0], a[0].requires_grad)))
+    return calls
+
+
+@pytest.mark.parametrize("method", ["sgt", "smoot"])
+@pytest.mark.parametrize("shared", [False, True])
+def test_step_gives_the_old_formulations_loss_gradients_and_k(method, shared):
+    # Without dropout the eval-mode saliency equals the train-mode one: the shared forward too
+    # must reproduce the old step.
+    model = _cnn(dropout=False)
+    x, y = _batch()
+    index = torch.arange(3, 3 + B)
+    sgt = _trainer(model, method, shared_forward=shared)
+    k_before = None if sgt.k is None else sgt.k.clone()
+    old_loss, old_grads, old_k = _old_step(model, sgt, x, y, index, sgt.generator.get_state(), k_before)
+    calls = _record_calls(model)
+    new_loss, new_grads = _new_step(model, sgt, x, y, index)
+    torch.testing.assert_close(new_loss, old_loss, rtol=1e-5, atol=1e-6)
+    for new, old in zip(new_grads, old_grads):
+        torch.testing.assert_close(new, old, rtol=1e-4, atol=1e-6)
+    if method == "smoot":
+        assert torch.equal(sgt.k[index], old_k)
+    # Forwards of B only; x requires grad only where the saliency is taken from it.
+    if shared:
+        assert calls == [(True, B, True), (True, B, False)]
+    else:
+        assert calls == [(False, B, True), (True, B, False), (True, B, False)]
+
+
+def test_shared_forward_with_dropout_takes_the_saliency_in_train_mode():
+    model = _cnn(dropout=True)
+    x, y = _batch()
+    sgt = _trainer(model, "sgt", shared_forward=True)
+    calls = _record_calls(model)
+    torch.manual_seed(5)
+    out = sgt.loss(x, y, torch.arange(B))
+    assert calls == [(True, B, True), (True, B, False)] and model.training
+    assert all(p.grad is None for p in model.parameters())  # the saliency accumulates nothing
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    # The saliency is the gradient of this very forward (same dropout draw).
+    torch.manual_seed(5)
+    logits, grad = logits_and_input_gradient(model, x, y)
+    torch.testing.assert_close(logits.detach(), out.logits)
+    assert not torch.allclose(grad, input_gradient(model, x, y))
+    with pytest.raises(ValueError, match=r"target: expected shape \(16,\)"):
+        logits_and_input_gradient(model, x, y[:2])
+
+
+def test_batchnorm_keeps_one_forward_of_2B():
+    torch.manual_seed(0)
+    model = build_model("resnet", 1, 10, SIDE).train()
+    sgt = SaliencyGuidedTraining(model, GuidedConfig(method="sgt"), num_samples=B, input_shape=(1, SIDE, SIDE))
+    assert sgt.one_forward
+    calls = _record_calls(model)
+    x, y = _batch()
+    sgt.loss(x, y, torch.arange(B))
+    assert calls == [(False, B, True), (True, 2 * B, False)]
+    assert not SaliencyGuidedTraining(_cnn(True), GuidedConfig(), num_samples=B,
+                                      input_shape=(1, SIDE, SIDE)).one_forward
+
+
+@pytest.fixture
+def one_rank_group():
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_ddp_gets_one_forward_per_backward_and_the_same_gradients(one_rank_group, shared):
+    x, y = _batch()
+    index = torch.arange(B)
+    plain = _cnn(dropout=False)
+    loss, grads = _new_step(plain, _trainer(plain, "smoot", shared_forward=shared), x, y, index)
+    inner = _cnn(dropout=False)
+    ddp = torch.nn.parallel.DistributedDataParallel(inner)
+    sgt = _trainer(ddp, "smoot", shared_forward=shared)
+    assert sgt.one_forward and sgt.inner is inner
+    calls = _record_calls(ddp)
+    ddp_loss, ddp_grads = _new_step(inner, sgt, x, y, index)
+    torch.testing.assert_close(ddp_loss, loss, rtol=1e-5, atol=1e-6)
+    for a, b in zip(ddp_grads, grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    _new_step(inner, sgt, x, y, index)  # DDP checks that the first step's reduction finished
+    assert calls == [(True, B if shared else 2 * B, False)] * 2
+
+
+def test_shared_forward_option_reaches_the_trainer():
+    parser = train_cli.build_parser()
+    assert parser.parse_args([]).shared_forward is False
+    cfg = loop.TrainConfig(**vars(parser.parse_args(["--shared-forward"]))).resolved()
+    assert cfg.shared_forward is True and cfg.guided(alpha=0.95).shared_forward is True
+    with pytest.raises(ValueError, match="shared_forward: expected True or False, got 'yes'"):
+        GuidedConfig(shared_forward="yes").validate()
+
+
+def test_keep_freed_memory_reuses_large_blocks(monkeypatch):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the user's own malloc settings win
+    assert loop.keep_freed_memory() is False
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    for name in [k for k in __import__("os").environ if k.startswith("MALLOC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    if not loop.keep_freed_memory():
+        pytest.skip("not glibc")
+    # A step's large activations (here 44 MB, above glibc's largest mmap threshold) are by
+    # default mapped afresh and faulted in every step; kept, the heap settles and reuses them.
+    conv, x = torch.nn.Conv2d(1, 64, 3), torch.rand(256, 1, 28, 28)
+    faults = []
+    for _ in range(6):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        torch.relu(conv(x)).sum().backward()
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    assert min(faults[-3:]) < faults[0] // 20, faults
