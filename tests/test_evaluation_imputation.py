@@ -106,3 +106,12 @@ def test_every_fill_changes_only_the_removed_units(fill):
     if fill == "mean":  # the mean of the image's kept values, per channel
         kept = x[0][:, ~removed[0]].mean(1, keepdim=True)
         torch.testing.assert_close(out[0][:, removed[0]], kept.expand(3, 10))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_road_on_the_gpu_matches_the_cpu():
+    x = torch.rand(16, 3, 20, 20, generator=torch.Generator().manual_seed(0))
+    removed = _masks(16, 20, 20, seed=1).unsqueeze(1).expand_as(x)
+    cpu = noisy_linear_impute(x, removed, noise=0.0)
+    gpu = noisy_linear_impute(x.cuda(), removed.cuda(), noise=0.0)
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-6, rtol=0)

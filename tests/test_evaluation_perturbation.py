@@ -1,5 +1,7 @@
 """Removal curves: the batched MoRF/LeRF/random code against a literal per-image loop, and the
 ordering MoRF < random < LeRF where the attribution is the input itself."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -142,3 +144,15 @@ def test_input_as_attribution_orders_morf_below_random_below_lerf(fill):
         m, rnd = res["input_x_gradient"][metric], res[RANDOM][metric]["auc_random"]
         assert m["auc_morf"]["mean"] < rnd["mean"] < m["auc_lerf"]["mean"], (metric, m, rnd)
         assert m["srg"]["lo"] > 0.0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("fill", ["uniform", "road"])
+def test_curves_on_the_gpu_match_the_cpu(batch, fill):
+    model, x, y, scores = batch
+    imputation = Imputation(fill, noise=0.0)
+    cpu = removal_curves(model, x, y, scores, LEVELS, imputation=imputation, seed=2)
+    gpu = removal_curves(copy.deepcopy(model).cuda(), x.cuda(), y.cuda(), scores.cuda(), LEVELS,
+                         imputation=imputation, seed=2)
+    assert torch.equal(gpu[0].cpu(), cpu[0])
+    torch.testing.assert_close(gpu[1].cpu(), cpu[1], atol=1e-4, rtol=0)
