@@ -1,5 +1,9 @@
 """Saliency evaluation: Captum attributions, MoRF/LeRF/random removal curves with several
 imputations, AUCs and SRG with bootstrap intervals, localisation, plots, report."""
+from .._extras import require
+
+require("eval", "captum", "matplotlib", "tqdm")
+
 from .attribution import METHODS, AttributionConfig, attribute, check_methods, unit_scores
 from .imputation import FILLS, Imputation, check_fill, noisy_linear_impute, remove
 from .localization import auroc, precision_at_region
