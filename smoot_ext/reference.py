@@ -2,7 +2,8 @@
 
 Readable first, fast never: every kernel (C++ CPU, CUDA, Triton) is tested against these
 functions, and they are tested against a literal per-row Python loop (tests/test_reference.py).
-Inputs are in the ops' own layout: x ``(B, G, M)``, score ``(B, S, M)``, k ``(B,)``.
+Inputs are in the ops' own layout: x ``(B, G, M)``, score ``(B, S, M)``, k ``(B,)``, and are
+checked as every backend checks them (smoot_ext/checks.py).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 #pragma once
 // Hand-vectorised AVX2 loops of the CPU mask kernel, for CPUs that have AVX2 (checked at run
 // time: the build itself targets baseline x86-64), where the compiler's own vectorisation is
-// poor. Each gives exactly what its scalar twin in mask.cpp / common/philox.h gives.
+// poor. Each gives exactly what its scalar twin in mask_fill.h / common/philox.h gives.
 #include <cmath>
 #include <cstdint>
 

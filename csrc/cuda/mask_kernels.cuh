@@ -41,8 +41,8 @@ struct MaskArgs {
   uint64_t seed, offset;
 };
 
-// k[b], clamped into [0, M] so that a bad k can never index out of bounds. The Python
-// wrapper checks the range with torch._assert_async; this assert catches direct op calls.
+// k[b], clamped into [0, M] so that a bad k can never index out of bounds. The assert is the
+// op's check of k's values: on the host it would need a sync.
 template <typename X, typename S>
 __device__ __forceinline__ uint32_t row_k(const MaskArgs<X, S>& a, int64_t b) {
   const int64_t k = load_k(a.k, a.k64, b);
