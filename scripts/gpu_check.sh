@@ -15,7 +15,7 @@ MNIST_DIR=${SMOOT_DATA_DIR:-data}
 STAGES=(
   "build|120|python -c 'import smoot_ext' 2>/dev/null || pip install -q --no-build-isolation --no-deps -e ."
   "info|20|python -m smoot_ext.info"
-  "op_tests|100|python -m pytest -q -p no:cacheprovider tests/test_mask*.py tests/test_update_k*.py tests/test_api.py tests/test_reference.py"
+  "op_tests|100|python -m pytest -q -p no:cacheprovider tests/test_mask.py tests/test_update_k.py tests/test_errors.py tests/test_api.py tests/test_reference.py"
   "memcheck|45|bash scripts/memcheck_cuda.sh memcheck"
   "racecheck|45|bash scripts/memcheck_cuda.sh racecheck"
   "mask_throughput|45|python benchmarks/mask_throughput.py --device cuda --shapes 256,1,784 256,3,1024 64,3,50176 1,3,150528 --out $OUT"
