@@ -31,8 +31,8 @@ torch.library.register_fake("smoot::update_k")(_autograd.fake_update_k)
 _autograd.setup_mask_autograd("smoot::mask")
 
 # The Triton backend needs triton itself (absent on some CPU-only installs) and a GPU or
-# Triton's CPU interpreter. Where it cannot run, its ops are not registered: that import costs
-# ~1.5 s (torch._inductor) and would buy nothing.
+# Triton's CPU interpreter. Where it cannot run, its ops are not registered: that import pulls in
+# torch._inductor, seconds of start-up that would buy nothing.
 _HAS_TRITON = (importlib.util.find_spec("triton") is not None
                and importlib.util.find_spec(".triton", __package__) is not None
                and (os.environ.get("TRITON_INTERPRET") == "1" or torch.cuda.is_available()))

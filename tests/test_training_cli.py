@@ -14,7 +14,7 @@ from smoot_ext.training.checkpoint import load_checkpoint, load_model
 from data_dir import MNIST_DIR, needs_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
-# One thread: on a shared, busy 2-core machine two spinning OpenMP threads can be 30x slower.
+# One thread: on a shared, busy 2-core machine two spinning OpenMP threads slow each other badly.
 FAST = ["--threads", "1", "--no-progress"]
 
 
