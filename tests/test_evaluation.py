@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from smoot_ext.evaluation import (
-    METHODS,
+    ATTRIBUTION_METHODS,
     RANDOM,
     AttributionConfig,
     EvalConfig,
@@ -21,7 +21,7 @@ from smoot_ext.evaluation import (
     auroc,
     check_levels,
     check_methods,
-    evaluate,
+    evaluate_checkpoints,
     plot_curves,
     plot_saliency_grid,
     precision_at_region,
@@ -124,7 +124,7 @@ def test_a_model_that_ignores_its_input_has_flat_curves(fill):
     y = torch.randint(0, 3, (40,), generator=torch.Generator().manual_seed(1))
     cfg = EvalConfig(methods=["saliency", "integrated_gradients"], fill=fill, attribution=FAST, grid_images=2,
                      bootstrap=50)
-    per_image, _ = evaluate({"flat": IgnoresInput()}, [(x[:25], y[:25]), (x[25:], y[25:])], cfg)
+    per_image, _ = evaluate_checkpoints({"flat": IgnoresInput()}, [(x[:25], y[:25]), (x[25:], y[25:])], cfg)
     res = summarise(per_image, cfg)
     entry = res["models"]["flat"]
     clean = 100.0 * (y == 2).float().mean().item()  # argmax of the constant logits is class 2
@@ -204,7 +204,7 @@ def test_perfect_saliency_drops_accuracy_faster_than_random(synthetic):
 def test_gradient_saliency_of_the_matched_filter_lies_in_the_region(synthetic):
     x, y, region, model = synthetic
     cfg = EvalConfig(methods=["saliency", "input_x_gradient"], attribution=FAST, grid_images=2, bootstrap=50)
-    per_image, _ = evaluate({"matched": model}, [(x, y, region)], cfg)
+    per_image, _ = evaluate_checkpoints({"matched": model}, [(x, y, region)], cfg)
     res = summarise(per_image, cfg)
     share = region.float().mean().item()  # 36 / 256: what a random map scores in precision
     entry = res["models"]["matched"]
@@ -245,7 +245,7 @@ def test_report_and_plots_are_written_and_valid(tmp_path):
     cfg = EvalConfig(methods=["saliency", "input_x_gradient"], attribution=FAST, grid_images=3,
                      background=0.0, bootstrap=100)
     models = {"reads-region": model, "ignores-input": IgnoresInput(classes=2)}
-    per_image, maps = evaluate(models, [(x[:30], y[:30], region[:30]), (x[30:], y[30:], region[30:])], cfg)
+    per_image, maps = evaluate_checkpoints(models, [(x[:30], y[:30], region[:30]), (x[30:], y[30:], region[30:])], cfg)
     res = summarise(per_image, cfg)
     res.update(dataset="synthetic", config={"abs": True, "unit": "pixel", "fill": "uniform", "road_noise": 0.01,
                                             "fill_value": None, "background": [0.0]})
@@ -302,7 +302,7 @@ def test_attribution_refuses_training_mode():
 
 def test_every_listed_method_runs():
     model = Linear((1, 4, 4)).eval()
-    for m in METHODS:
+    for m in ATTRIBUTION_METHODS:
         a = attribute(model, torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), m, baseline=0.0, data_range=1.0,
                       config=FAST)
         assert a.shape == (2, 1, 4, 4)

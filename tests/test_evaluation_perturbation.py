@@ -8,7 +8,15 @@ import torch
 from test_evaluation_imputation import road_reference
 from torch import nn
 
-from smoot_ext.evaluation import RANDOM, EvalConfig, attribute, evaluate, removal_curves, summarise, unit_scores
+from smoot_ext.evaluation import (
+    RANDOM,
+    EvalConfig,
+    attribute,
+    evaluate_checkpoints,
+    removal_curves,
+    summarise,
+    unit_scores,
+)
 from smoot_ext.evaluation.imputation import Imputation
 
 LEVELS = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9]
@@ -138,7 +146,7 @@ def test_input_as_attribution_orders_morf_below_random_below_lerf(fill):
     a = attribute(model, x, y, "input_x_gradient", baseline=0.0, data_range=1.0)
     torch.testing.assert_close(a.abs(), x)  # the attribution is the input
     cfg = EvalConfig(methods=["input_x_gradient"], fill=fill, fill_value=0.0, bootstrap=200, progress=False)
-    per_image, _ = evaluate({"linear": model}, [(x[:150], y[:150]), (x[150:], y[150:])], cfg)
+    per_image, _ = evaluate_checkpoints({"linear": model}, [(x[:150], y[:150]), (x[150:], y[150:])], cfg)
     res = summarise(per_image, cfg)["models"]["linear"]["methods"]
     for metric in ("accuracy", "probability"):
         m, rnd = res["input_x_gradient"][metric], res[RANDOM][metric]["auc_random"]

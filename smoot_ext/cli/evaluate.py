@@ -21,7 +21,7 @@ import argparse
 
 import torch
 
-from ..evaluation import FILLS, METHODS, ORDERS, AttributionConfig
+from ..evaluation import ATTRIBUTION_METHODS, IMPUTATIONS, ORDERS, AttributionConfig
 from ..evaluation.imputation import ROAD_NOISE
 from ..evaluation.pipeline import keep_freed_memory, run_evaluation
 from ..evaluation.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
@@ -34,13 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
       help="trained checkpoints; NAME defaults to the run's method; several comma-separated paths are "
            "checkpoints (seeds) of one model")
     a("--methods", nargs="+", default=["saliency", "integrated_gradients"],
-      help=f"saliency methods, from: {', '.join(METHODS)} (default: saliency integrated_gradients)")
+      help=f"saliency methods, from: {', '.join(ATTRIBUTION_METHODS)} (default: saliency integrated_gradients)")
     a("--orders", nargs="+", default=list(ORDERS), help=f"removal orders, from: {', '.join(ORDERS)} (default: all)")
     a("--levels", nargs="+", type=float, default=None,
       help="fractions of units removed, increasing, in [0, 1) (default 0 0.1 ... 0.9)")
     a("--percentages", nargs="+", type=float, default=None, help="the levels in percent, in [0, 100) (older option)")
     a("--fill", default="uniform",
-      help=f"value of removed units, one of: {', '.join(FILLS)} (default uniform: the training fill; "
+      help=f"value of removed units, one of: {', '.join(IMPUTATIONS)} (default uniform: the training fill; "
            "constant: --fill-value, default black; mean: the image's kept mean per channel; road: ROAD's "
            "noisy linear imputation)")
     a("--fill-value", nargs="+", type=float, default=None,

@@ -16,7 +16,7 @@ import sys
 import torch
 
 from ..data import DATASETS, default_data_dir
-from ..evaluation import DEFAULT_PERCENTAGES, FILLS, AttributionConfig
+from ..evaluation import DEFAULT_PERCENTAGES, IMPUTATIONS, AttributionConfig
 from ..evaluation.pipeline import keep_freed_memory, run_evaluation
 from ..training.loop import NonFiniteLoss, TrainConfig, train
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--seed", type=int, default=0, help="training and evaluation seed (default: %(default)s)")
     a("--methods", nargs="+", default=["saliency", "integrated_gradients"], help="saliency methods")
     a("--percentages", nargs="+", type=float, default=list(DEFAULT_PERCENTAGES))
-    a("--fill", choices=FILLS, default="uniform", help="removal fill for the evaluation (default: %(default)s)")
+    a("--fill", choices=IMPUTATIONS, default="uniform", help="removal fill for the evaluation (default: %(default)s)")
     a("--num-test", type=int, default=1000, help="test images evaluated; 0 = all (default: %(default)s)")
     a("--ig-steps", type=int, default=AttributionConfig.ig_steps)
     a("--device", default="cpu")

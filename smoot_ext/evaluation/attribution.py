@@ -15,7 +15,7 @@ from captum import attr as captum_attr
 from .choices import check_choices
 from .imputation import background_tensor
 
-METHODS = (
+ATTRIBUTION_METHODS = (
     "saliency",
     "integrated_gradients",
     "smoothgrad",
@@ -38,7 +38,7 @@ class AttributionConfig:
 
 def check_methods(methods) -> list[str]:
     """Validate saliency method names; raise naming the option and the valid choices."""
-    return check_choices(methods, METHODS, "--methods", "saliency method")
+    return check_choices(methods, ATTRIBUTION_METHODS, "--methods", "saliency method")
 
 
 def attribute(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-FILLS = ("uniform", "constant", "mean", "road")
+IMPUTATIONS = ("uniform", "constant", "mean", "road")
 FILL_ALIASES = {"background": "constant"}  # the name earlier reports used for black
 ROAD_NOISE = 0.01  # ROAD's default noise std, in the data's units
 
@@ -28,8 +28,8 @@ ROAD_NOISE = 0.01  # ROAD's default noise std, in the data's units
 def check_fill(fill: str) -> str:
     """The canonical fill name; raises naming the option and the choices."""
     fill = FILL_ALIASES.get(fill, fill)
-    if fill not in FILLS:
-        raise ValueError(f"--fill: unknown fill {fill!r}; choose from {', '.join(FILLS)}")
+    if fill not in IMPUTATIONS:
+        raise ValueError(f"--fill: unknown fill {fill!r}; choose from {', '.join(IMPUTATIONS)}")
     return fill
 
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..ops import num_units
 from .choices import check_choices
 from .imputation import Imputation, remove
 
@@ -62,10 +63,6 @@ def counts_removed(levels: Sequence[float], num_units: int) -> list[int]:
     """k = floor(level * M) units removed at each level (the tolerance stops a product that is
     whole in decimal from rounding down in binary)."""
     return [int(np.floor(lv * num_units + 1e-9)) for lv in levels]
-
-
-def num_units(x: torch.Tensor, unit: str) -> int:
-    return x[0, 0].numel() if unit == "pixel" else x[0].numel()
 
 
 def random_scores(batch: int, units: int, generator: torch.Generator | None, device) -> torch.Tensor:

@@ -21,7 +21,7 @@ from .output import check_output_folder, staged_folder
 from .perturbation import DEFAULT_LEVELS, levels_from_percentages
 from .plots import plot_curves, plot_saliency_grid
 from .report import write_report
-from .runner import EvalConfig, evaluate
+from .runner import EvalConfig, evaluate_checkpoints
 from .summary import summarise
 
 DEFAULT_ATTRIBUTION = AttributionConfig()
@@ -169,7 +169,7 @@ def run_evaluation(checkpoints: list[str], *, out: str, methods, percentages=Non
                for i in range(0, len(x), batch_size)]
     models = {name: [_fast_layout(model, device) for model, _, _ in runs] for name, runs in loaded.items()}
     t0, c0 = time.perf_counter(), time.process_time()
-    per_image, maps = evaluate(models, batches, config, device=device, total=len(batches))
+    per_image, maps = evaluate_checkpoints(models, batches, config, device=device, total=len(batches))
     per_image.index = positions.numpy()
     t1 = time.perf_counter()
     results = summarise(per_image, config)

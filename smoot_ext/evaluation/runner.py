@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..ops import num_units
 from .attribution import AttributionConfig, attribute, check_methods, unit_scores
 from .imputation import ROAD_NOISE, Imputation, check_fill
 from .localization import auroc, precision_at_region
@@ -23,7 +24,6 @@ from .perturbation import (
     check_orders,
     clock,
     forward,
-    num_units,
     outcome,
     random_scores,
     removal_curves,
@@ -39,7 +39,7 @@ class EvalConfig:
     methods: list[str] = field(default_factory=lambda: ["saliency", "integrated_gradients"])
     levels: list[float] = field(default_factory=lambda: list(DEFAULT_LEVELS))  # fractions removed
     orders: list[str] = field(default_factory=lambda: list(ORDERS))
-    fill: str = "uniform"  # one of imputation.FILLS
+    fill: str = "uniform"  # one of imputation.IMPUTATIONS
     fill_value: tuple | None = None  # the constant fill; None = background
     road_noise: float = ROAD_NOISE
     background: tuple = (0.0,)  # black in the data's (normalised) units, per channel; also the attribution baseline
@@ -106,7 +106,7 @@ class PerImage:
         return int(self.labels.shape[0])
 
 
-def evaluate(
+def evaluate_checkpoints(
     models: Mapping[str, torch.nn.Module | Sequence[torch.nn.Module]],
     batches: Iterable,
     config: EvalConfig,
