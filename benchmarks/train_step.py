@@ -350,7 +350,8 @@ def _parse(argv):
     p.add_argument("--devices", default="cpu,cuda",
                    help="comma-separated; cuda is skipped (and said so) where no GPU is visible (default: %(default)s)")
     p.add_argument("--batch-sizes", default="256,512", help="comma-separated (default: %(default)s)")
-    p.add_argument("--rounds", type=int, default=12, help="timed rounds, each entry once per round (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=12,
+                   help="timed rounds, each entry once per round (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default: %(default)s)")
     p.add_argument("--entries", default=",".join(ENTRIES), help="comma-separated subset (default: all)")
     p.add_argument("--allocator", choices=("kept", "default"), default="kept",
@@ -358,7 +359,8 @@ def _parse(argv):
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0 = torch's default")
     p.add_argument("--backend", default="auto", help="ops backend (default: %(default)s)")
     p.add_argument("--compile", action="store_true", help="torch.compile the models")
-    p.add_argument("--data-dir", default=default_data_dir(), help="torchvision datasets (default: $SMOOT_DATA_DIR or ./data)")
+    p.add_argument("--data-dir", default=default_data_dir(),
+                   help="torchvision datasets (default: $SMOOT_DATA_DIR or ./data)")
     p.add_argument("--json", help="also write the JSON result here")
     p.add_argument("--csv", default=str(DEFAULT_CSV), help="append rows here, '' for none (default: %(default)s)")
     p.add_argument("--peer-child", action="store_true", help=argparse.SUPPRESS)

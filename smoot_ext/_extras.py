@@ -7,4 +7,5 @@ def require(extra: str, *modules: str) -> None:
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         raise ImportError(f"this part of smoot_ext needs the [{extra}] extra ({', '.join(missing)} "
-                          f"not installed): pip install 'smoot_ext[{extra}]' (from a source folder: pip install '.[{extra}]')")
+                          f"not installed): pip install 'smoot_ext[{extra}]' "
+                          f"(from a source folder: pip install '.[{extra}]')")

@@ -6,12 +6,11 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import pytest
 import torch
+from data_dir import MNIST_DIR, needs_mnist
 
 from smoot_ext.cli import train as train_cli
 from smoot_ext.training import loop
 from smoot_ext.training.checkpoint import load_checkpoint, load_model
-
-from data_dir import MNIST_DIR, needs_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 # One thread: on a shared, busy 2-core machine two spinning OpenMP threads slow each other badly.
@@ -58,7 +57,8 @@ def test_one_mnist_epoch_per_method(tmp_path):
     for method in ("baseline", "sgt", "smoot"):
         out = tmp_path / method
         argv = FAST + ["--dataset", "mnist", "--data-dir", str(MNIST_DIR), "--subset", "384",
-                       "--batch-size", "128", "--test-subset", "128", "--epochs", "1", "--method", method, "--out", str(out)]
+                       "--batch-size", "128", "--test-subset", "128", "--epochs", "1", "--method", method,
+                       "--out", str(out)]
         assert _cli().main(argv) == 0
         row = _rows(out)[0]
         assert 0 <= row["test_acc"] <= 1 and row["train_loss"] > 0

@@ -10,13 +10,13 @@ from smoot_ext.data import EpochBatchSampler
 from smoot_ext.training.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKER = f"""
+WORKER = """
 import os, sys, torch
 from smoot_ext.training.loop import TrainConfig, train
 out = sys.argv[1]
 r = train(TrainConfig(dataset="digits", epochs=2, subset=400, test_subset=100, batch_size=50,
                       out=out, threads=1, progress=False))
-torch.save({{"k": r.guided.k.cpu(), "model": r.model.state_dict(), "rows": r.history}},
+torch.save({"k": r.guided.k.cpu(), "model": r.model.state_dict(), "rows": r.history},
            os.path.join(out, "rank" + os.environ["RANK"] + ".pt"))
 """
 

@@ -11,7 +11,6 @@ from its checkpoint.pt, bit for bit (the options come from the checkpoint, excep
 --device, --num-workers, --threads, --compile and --no-progress).
 """
 import argparse
-import os
 import sys
 
 from ..data import DATASETS
@@ -41,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--seed", type=int, default=d.seed, help="(default: %(default)s)")
     a("--device", default=d.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     a("--backend", choices=BACKENDS, default=d.backend, help="masking ops backend (default: %(default)s)")
-    a("--lambda", dest="lam", metavar="LAMBDA", type=float, default=d.lam, help="weight of the KL term (default: %(default)s)")
+    a("--lambda", dest="lam", metavar="LAMBDA", type=float, default=d.lam,
+      help="weight of the KL term (default: %(default)s)")
     a("--alpha", type=float, help="SMOOT top-1 weight (default: 0.95 MNIST-like, 0.8 CIFAR)")
     a("--mu", type=float, default=d.mu, help="SMOOT k step scale (default: %(default)s)")
     a("--n", type=int, default=d.n, help="SMOOT top-n classes (default: %(default)s)")

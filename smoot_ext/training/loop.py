@@ -111,7 +111,7 @@ class TrainConfig:
     out: str | None = None           # None: runs/<dataset>-<method>[-<model> if not cnn]
     resume: bool = False
 
-    def resolved(self) -> "TrainConfig":
+    def resolved(self) -> TrainConfig:
         """A copy with every None default filled in and every option checked."""
         c = TrainConfig(**asdict(self))
         for name, valid in (("dataset", DATASETS), ("model", MODELS), ("optimizer", OPTIMIZERS),
