@@ -1,18 +1,21 @@
 #!/usr/bin/env python
-"""What an epoch of ``smoot_ext.training.loop.train`` costs beyond its steps timed alone.
+"""What an epoch of ``smoot_ext.training.loop.train`` costs beyond its steps.
 
   python benchmarks/epoch_overhead.py --data-dir "$SMOOT_DATA_DIR" --methods sgt --batch-size 512
-  python benchmarks/epoch_overhead.py --subset 15000 --repeats 3 --methods sgt,smoot
+  python benchmarks/epoch_overhead.py --subset 15000 --test-subset 2500 --repeats 3
 
 Each repeat, per method: (1) one epoch through ``train`` (``epochs=1``), timed in parts: its
-step loop (the epoch's ``time_s`` less the test pass), the test pass, the checkpoint and the
-metrics files; (2) the same steps alone: the same initial weights, mask seed and batches in a
-bare loop (loss, backward, Adadelta step), each step timed. The epoch costs
-``step loop + test + checkpoint + metrics``; the target is at most 1.05x the steps alone.
-"drift" is the median step of the last quarter of the bare steps over that of the first
-quarter (steps that get dearer as training goes on). Epoch and bare steps alternate, so a busy
-machine slows both alike; the table gives medians over the repeats and the median of the
-per-repeat ratios (paired); the JSON also goes to --json.
+steps (each from ``SaliencyGuidedTraining.loss`` to the end of the optimizer's step), the rest
+of the step loop (loader, metric sums, the finite-loss check), the test pass, the checkpoint
+and the metrics files; (2) the same steps alone: the same initial weights, mask seed and
+batches in a bare loop (loss, backward, Adadelta step), each step timed.
+
+Columns (medians over the repeats): the parts in seconds; ``epoch/steps``, all the epoch costs
+over what its steps cost in it (the per-epoch overhead; target at most 1.05), by wall and CPU
+time; ``step/alone``, the median step in the epoch over the median bare step (do steps cost
+more inside the loop?); ``epoch/alone``, the epoch over the bare loop's total (direct, but two
+long runs apart: on a busy machine the noisiest); ``drift``, the median bare step of the last
+quarter over that of the first (steps that get dearer as training goes on). JSON to --json.
 
 Both run in one process, after ``keep_freed_memory`` (which ``train`` calls); run with
 ``MALLOC_MMAP_MAX_=65536`` in the environment (glibc's default value, so ``train`` leaves the
@@ -35,40 +38,76 @@ from smoot_ext.training import loop
 from smoot_ext.training.guided import METHODS, SaliencyGuidedTraining
 
 
+def _clock():
+    return time.perf_counter(), time.process_time()
+
+
 class _Timer:
-    """Wraps ``owner.name`` to add up the seconds spent in it."""
+    """Wraps ``owner.name`` to add up the wall and CPU seconds spent in it, and note when each
+    call began and ended."""
 
     def __init__(self, owner, name: str):
-        self.owner, self.name, self.seconds = owner, name, 0.0
-        self.inner = getattr(owner, name)
+        self.owner, self.name, self.inner = owner, name, getattr(owner, name)
+        self.wall = self.cpu = 0.0
+        self.starts, self.ends = [], []
+
+    def wrap(self, fn):
+        def timed(*a, **kw):
+            t = _clock()
+            self.starts.append(t)
+            try:
+                return fn(*a, **kw)
+            finally:
+                now = _clock()
+                self.ends.append(now)
+                self.wall += now[0] - t[0]
+                self.cpu += now[1] - t[1]
+
+        return timed
 
     def __enter__(self):
-        def timed(*a, **kw):
-            t = time.perf_counter()
-            try:
-                return self.inner(*a, **kw)
-            finally:
-                self.seconds += time.perf_counter() - t
-
-        setattr(self.owner, self.name, timed)
+        setattr(self.owner, self.name, self.wrap(self.inner))
         return self
 
     def __exit__(self, *exc):
         setattr(self.owner, self.name, self.inner)
 
 
-def epoch_parts(cfg: loop.TrainConfig) -> dict:
-    """Seconds of one ``train`` epoch's parts (see the module docstring)."""
-    with tempfile.TemporaryDirectory() as out, _Timer(loop, "evaluate") as test, \
-            _Timer(loop, "save_checkpoint") as ckpt, _Timer(loop, "_write_metrics") as metrics:
-        cfg = loop.TrainConfig(**{**vars(cfg), "out": out, "epochs": 1})
-        row = loop.train(cfg).history[0]
-    return {"steps": row["time_s"] - test.seconds, "test": test.seconds,
-            "checkpoint": ckpt.seconds, "metrics": metrics.seconds}
+def epoch_parts(cfg: loop.TrainConfig) -> tuple[dict, list[float]]:
+    """(wall, CPU) seconds of one ``train`` epoch's parts (see the module docstring) and the
+    wall seconds of each of its steps."""
+    made = []
+
+    def optimizer(*a, **kw):  # times the optimizer's step: each step's end
+        opt = inner_optimizer(*a, **kw)
+        opt.step = step_end.wrap(opt.step)
+        made.append(opt)
+        return opt
+
+    inner_optimizer = loop._optimizer
+    step_end = _Timer(loop, "_optimizer")
+    with tempfile.TemporaryDirectory() as out, _Timer(loop, "make_loader") as start, \
+            _Timer(SaliencyGuidedTraining, "sync_k") as end, _Timer(loop, "evaluate") as test, \
+            _Timer(loop, "save_checkpoint") as ckpt, _Timer(loop, "_write_metrics") as metrics, \
+            _Timer(SaliencyGuidedTraining, "loss") as step_start:
+        loop._optimizer = optimizer
+        try:
+            loop.train(loop.TrainConfig(**{**vars(cfg), "out": out, "epochs": 1}))
+        finally:
+            loop._optimizer = inner_optimizer
+    # The step loop: from the epoch's loader to the k sync right after its last step.
+    loop_time = tuple(b - a for a, b in zip(start.starts[0], end.starts[0]))
+    steps = [b[0] - a[0] for a, b in zip(step_start.starts, step_end.ends)]
+    steps_cpu = sum(b[1] - a[1] for a, b in zip(step_start.starts, step_end.ends))
+    return {"steps": (sum(steps), steps_cpu),
+            "loop": (loop_time[0] - sum(steps), loop_time[1] - steps_cpu),
+            "test": (test.wall, test.cpu), "checkpoint": (ckpt.wall, ckpt.cpu),
+            "metrics": (metrics.wall, metrics.cpu)}, steps
 
 
-def steps_alone(cfg: loop.TrainConfig, bundle) -> list[float]:
-    """Seconds of each of the epoch's steps in a bare loop, set up as ``train`` sets them up."""
+def steps_alone(cfg: loop.TrainConfig, bundle, limit: int | None = None):
+    """(wall, CPU) seconds of the epoch's steps (the first ``limit``) in a bare loop set up as
+    ``train`` sets them up, and each step's wall seconds."""
     cfg = cfg.resolved()
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, bundle.in_channels, bundle.num_classes, bundle.image_size)
@@ -79,14 +118,18 @@ def steps_alone(cfg: loop.TrainConfig, bundle) -> list[float]:
                                  seed=cfg.seed * 1_000_003)
     model.train()
     times = []
+    t0 = _clock()
     for x, y, index in make_loader(bundle.train, cfg.batch_size, shuffle=True, seed=cfg.seed):
+        if len(times) == limit:
+            break
         t = time.perf_counter()
         out = sgt.loss(x, y, index)
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         opt.step()
         times.append(time.perf_counter() - t)
-    return times
+    t1 = _clock()
+    return (t1[0] - t0[0], t1[1] - t0[1]), times
 
 
 def main(argv=None):
@@ -118,40 +161,50 @@ def main(argv=None):
                 test_subset=args.test_subset,
                 batch_size=args.batch_size, threads=args.threads, progress=False,
                 shared_forward=args.shared_forward)
-    runs = {m: {"epoch": [], "alone": [], "drift": []} for m in methods}
+    runs = {m: [] for m in methods}
+    for m in methods:  # untimed: the first steps grow the heap and create the oneDNN primitives
+        steps_alone(loop.TrainConfig(method=m, **base), bundle, limit=2)
     for r in range(args.repeats):
         for m in methods:
             cfg = loop.TrainConfig(method=m, **base)
-            runs[m]["epoch"].append(epoch_parts(cfg))
-            times = steps_alone(cfg, bundle)
-            runs[m]["alone"].append(sum(times))
-            quarter = max(1, len(times) // 4)  # drift: do steps get dearer as training goes on?
-            runs[m]["drift"].append(statistics.median(times[-quarter:]) / statistics.median(times[:quarter]))
-            e = runs[m]["epoch"][-1]
-            print(f"repeat {r + 1} {m}: epoch {sum(e.values()):.1f}s ({', '.join(f'{k} {v:.2f}s' for k, v in e.items())}), "
-                  f"steps alone {sum(times):.1f}s, last/first quarter step {runs[m]['drift'][-1]:.2f}",
-                  file=sys.stderr)
+            parts, in_epoch = epoch_parts(cfg)
+            alone, times = steps_alone(cfg, bundle)
+            quarter = max(1, len(times) // 4)
+            runs[m].append({
+                "parts": parts, "alone": alone,
+                "epoch": sum(w for w, _ in parts.values()),
+                "epoch_cpu": sum(c for _, c in parts.values()),
+                # the per-epoch overhead: all the epoch costs over what its steps cost in it
+                "overhead": sum(w for w, _ in parts.values()) / parts["steps"][0],
+                "overhead_cpu": sum(c for _, c in parts.values()) / parts["steps"][1],
+                "step_vs_alone": statistics.median(in_epoch) / statistics.median(times),
+                "epoch_vs_alone": sum(w for w, _ in parts.values()) / alone[0],
+                "drift": statistics.median(times[-quarter:]) / statistics.median(times[:quarter])})
+            got = runs[m][-1]
+            print(f"repeat {r + 1} {m}: epoch {got['epoch']:.1f}s ("
+                  f"{', '.join(f'{k} {w:.2f}s' for k, (w, _) in parts.items())}), steps alone "
+                  f"{alone[0]:.1f}s; epoch/its steps {got['overhead']:.3f} (CPU "
+                  f"{got['overhead_cpu']:.3f}), median step in the epoch/alone "
+                  f"{got['step_vs_alone']:.3f}", file=sys.stderr)
     result = {"dataset": args.dataset, "train": len(bundle.train), "test": len(bundle.test),
-              "batch_size": args.batch_size,
-              "threads": torch.get_num_threads(), "steps": -(-len(bundle.train) // args.batch_size),
-              "freed_memory_kept": kept, "methods": {}}
-    print(f"\nepoch vs its steps alone, {args.dataset} {len(bundle.train)} train / "
-          f"{len(bundle.test)} test samples, batch "
-          f"{args.batch_size}, {torch.get_num_threads()} thread(s), medians of {args.repeats}")
-    print(f"{'method':<8}{'epoch s':>9}{'steps s':>9}{'test s':>8}{'ckpt s':>8}{'alone s':>9}"
-          f"{'epoch/alone':>13}{'paired':>8}{'steps/alone':>13}{'drift':>7}")
-    for m, r in runs.items():
-        epoch = [sum(e.values()) for e in r["epoch"]]
-        med = {k: statistics.median(e[k] for e in r["epoch"]) for k in r["epoch"][0]}
-        alone = statistics.median(r["alone"])
-        row = {"epoch_s": statistics.median(epoch), "alone_s": alone, "parts_s": med,
-               "epoch_vs_alone": statistics.median(epoch) / alone,
-               "epoch_vs_alone_paired": statistics.median(e / a for e, a in zip(epoch, r["alone"])),
-               "steps_vs_alone": med["steps"] / alone, "drift": statistics.median(r["drift"]), "raw": r}
-        result["methods"][m] = row
-        print(f"{m:<8}{row['epoch_s']:>9.1f}{med['steps']:>9.1f}{med['test']:>8.2f}"
-              f"{med['checkpoint']:>8.2f}{alone:>9.1f}{row['epoch_vs_alone']:>13.3f}"
-              f"{row['epoch_vs_alone_paired']:>8.3f}{row['steps_vs_alone']:>13.3f}{row['drift']:>7.2f}")
+              "batch_size": args.batch_size, "threads": torch.get_num_threads(),
+              "steps": -(-len(bundle.train) // args.batch_size), "freed_memory_kept": kept,
+              "shared_forward": args.shared_forward, "methods": {}}
+    print(f"\nepoch vs its steps, {args.dataset} {len(bundle.train)} train / {len(bundle.test)} "
+          f"test samples, batch {args.batch_size}, {torch.get_num_threads()} thread(s), allocator "
+          f"{'kept' if kept else 'glibc default'}, medians of {args.repeats} repeats")
+    cols = ("epoch", "steps", "loop", "test", "checkpoint")
+    print(f"{'method':<8}" + "".join(f"{c[:5] + ' s':>10}" for c in cols) + f"{'epoch/steps':>13}"
+          f"{'(CPU)':>7}{'step/alone':>12}{'epoch/alone':>13}{'drift':>7}")
+    for m, reps in runs.items():
+        med = {k: statistics.median(rep[k] for rep in reps)
+               for k in ("epoch", "epoch_cpu", "overhead", "overhead_cpu", "step_vs_alone",
+                         "epoch_vs_alone", "drift")}
+        med.update({f"{k}_s": statistics.median(rep["parts"][k][0] for rep in reps) for k in cols[1:]})
+        result["methods"][m] = {**med, "repeats": reps}
+        print(f"{m:<8}{med['epoch']:>10.2f}" + "".join(f"{med[k + '_s']:>10.2f}" for k in cols[1:])
+              + f"{med['overhead']:>13.3f}{med['overhead_cpu']:>7.3f}{med['step_vs_alone']:>12.3f}"
+              f"{med['epoch_vs_alone']:>13.3f}{med['drift']:>7.2f}")
     print(json.dumps(result))
     if args.json:
         with open(args.json, "w") as f:

@@ -21,10 +21,14 @@ Per step (``method`` "sgt" or "smoot"; SMOOT's Algorithm 2):
    kmax)``, from the same (train-mode, detached) logits the loss uses, so a sample's k changes
    once per visit, i.e. once per epoch, as ``K_{i+1}(X)`` in the paper.
 
-Step 3 runs two forwards of B, which on a CPU are cheaper than one of 2B, except where the
-concatenated batch ``[x; x_masked]`` matters: a model with BatchNorm layers (its batch statistics
-mix the two halves, as they always have here) and DDP (one forward per backward), which get one
-forward of 2B. Either way the loss and gradients are the same.
+Step 3 runs two forwards of B (no dearer than one of 2B, and cheaper on a CPU whose allocator
+maps the larger activations afresh each step), except where the concatenated batch
+``[x; x_masked]`` matters: a model with BatchNorm layers (its batch statistics mix the two
+halves, as they always have here) and DDP (one forward per backward) get one forward of 2B
+(``self.one_forward``). Either way the loss and gradients are the same, to float rounding.
+
+In a loop of your own on a CPU, call :func:`smoot_ext.training.loop.keep_freed_memory` once (the
+trainer does): with glibc's default allocator every step faults in its large activations anew.
 
 ``GuidedConfig(shared_forward=True)`` (opt-in) takes g from the training forward of x instead
 of a separate eval-mode forward, saving one forward of B per step. It gives the same result for
@@ -113,6 +117,9 @@ class SaliencyGuidedTraining:
         input_shape: one sample's shape, e.g. (C, H, W), which fixes M.
         device: where the k vector lives (the batches' device).
         seed: seeds the generator of the random fill (``self.generator``, CPU).
+
+    ``one_forward`` is True where step 3 forwards ``[x; x_masked]`` as one batch (a BatchNorm
+    layer in the model, or DDP; see the module docstring).
     """
 
     def __init__(self, model: torch.nn.Module, config: GuidedConfig, *, num_samples: int,
