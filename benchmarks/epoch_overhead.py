@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 
+import record
 import torch
 
 from smoot_ext.data import load_dataset, make_loader
@@ -209,6 +210,10 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
+    scalars = {k: v for k, v in result.items() if k != "methods"}
+    rows = [{**scalars, "method": m, **{k: v for k, v in med.items() if k != "repeats"}}
+            for m, med in result["methods"].items()]
+    print(f"appended to {record.append('epoch_overhead', rows)}", file=sys.stderr)
     return result
 
 

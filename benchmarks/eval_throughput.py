@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 
+import record
 import torch
 
 from smoot_ext.data import default_data_dir
@@ -91,6 +92,8 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
+    flat = {k: v for k, v in out.items() if isinstance(v, (int, float, str, bool)) or v is None}
+    print(f"appended to {record.append('eval_throughput', [flat])}")
     return 0
 
 
