@@ -23,8 +23,9 @@ import torch
 
 from ..evaluation import ATTRIBUTION_METHODS, IMPUTATIONS, ORDERS, AttributionConfig
 from ..evaluation.imputation import ROAD_NOISE
-from ..evaluation.pipeline import keep_freed_memory, run_evaluation
+from ..evaluation.pipeline import run_evaluation
 from ..evaluation.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
+from ..training.loop import keep_freed_memory
 
 
 def build_parser() -> argparse.ArgumentParser:

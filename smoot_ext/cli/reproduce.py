@@ -17,8 +17,8 @@ import torch
 
 from ..data import DATASETS, default_data_dir
 from ..evaluation import DEFAULT_PERCENTAGES, IMPUTATIONS, AttributionConfig
-from ..evaluation.pipeline import keep_freed_memory, run_evaluation
-from ..training.loop import NonFiniteLoss, TrainConfig, train
+from ..evaluation.pipeline import run_evaluation
+from ..training.loop import NonFiniteLoss, TrainConfig, keep_freed_memory, train
 
 TRAINING = {"baseline": "baseline", "sgt": "SGT", "smoot": "SMOOT"}  # method -> report name
 

@@ -6,7 +6,6 @@ written into a staging folder that replaces ``out`` only when complete.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import pickle
 import time
@@ -25,20 +24,6 @@ from .runner import EvalConfig, evaluate_checkpoints
 from .summary import summarise
 
 DEFAULT_ATTRIBUTION = AttributionConfig()
-
-
-def keep_freed_memory() -> bool:
-    """Stop glibc from handing large freed blocks back to the OS (a process-wide setting, for
-    the command-line front ends). Attribution on CPU allocates and frees 40-300 MB of
-    activations per pass; by default each such block is an mmap that is unmapped on free and
-    page-faulted back in on the next pass, which cost ~40% of the CPU time as system time in
-    an MNIST IntegratedGradients run. Returns False where it does not apply (not glibc)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameter numbers
-    return bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(libc.mallopt(m_trim_threshold, (1 << 31) - 1))
 
 
 def parse_checkpoints(specs: list[str]) -> list[tuple[str | None, list[str]]]:
