@@ -33,5 +33,5 @@ TORCH_LIBRARY(smoot, m) {
       "float value=0.0, int seed=0, int offset=0) -> (Tensor out, Tensor mask)");
   m.def(
       "update_k(Tensor logits, Tensor logits_masked, Tensor k, *, float alpha, float mu, "
-      "int n, int kmin, int kmax) -> (Tensor k_new, Tensor delta)");
+      "int n, int kmin, int kmax, str rounding=\"floor\") -> (Tensor k_new, Tensor delta)");
 }

@@ -27,6 +27,7 @@ def fake_mask(x, score, k, *, abs=True, fill="uniform", value=0.0, seed=0, offse
     return torch.empty_like(x), x.new_empty((B, M), dtype=torch.bool)
 
 
-def fake_update_k(logits, logits_masked, k, *, alpha, mu, n, kmin, kmax):
-    B, _ = checks.check_update_k(logits, logits_masked, k, alpha=alpha, mu=mu, n=n, kmin=kmin, kmax=kmax)
+def fake_update_k(logits, logits_masked, k, *, alpha, mu, n, kmin, kmax, rounding="floor"):
+    B, _ = checks.check_update_k(logits, logits_masked, k, alpha=alpha, mu=mu, n=n, kmin=kmin, kmax=kmax,
+                                 rounding=rounding)
     return torch.empty_like(k), logits.new_empty((B,), dtype=torch.float32)

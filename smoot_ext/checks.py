@@ -14,6 +14,7 @@ import torch
 MASK_OP = "smoot::mask"
 UPDATE_K_OP = "smoot::update_k"
 FILLS = ("uniform", "constant", "mean")  # SPEC.md mask step 4; csrc/common/fill.h numbers them
+ROUNDINGS = ("floor", "trunc")  # SPEC.md update_k step 4; csrc/common/rounding.h numbers them
 INDEX_DTYPES = (torch.int32, torch.int64)
 
 
@@ -89,7 +90,8 @@ def check_mask_k(k: torch.Tensor, M: int) -> None:
 
 
 def check_update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor, *,
-                   alpha: float, mu: float, n: int, kmin: int, kmax: int) -> tuple[int, int]:
+                   alpha: float, mu: float, n: int, kmin: int, kmax: int,
+                   rounding: str = "floor") -> tuple[int, int]:
     """All of ``smoot::update_k``'s arguments; returns (B, C)."""
     _same_device(UPDATE_K_OP, "logits_masked", logits_masked, "logits'", logits)
     _same_device(UPDATE_K_OP, "k", k, "logits'", logits)
@@ -116,4 +118,6 @@ def check_update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.T
         _fail(ValueError, UPDATE_K_OP, "alpha", f"expected a finite number in [0, 1], got {alpha!r}")
     if not math.isfinite(mu):
         _fail(ValueError, UPDATE_K_OP, "mu", f"expected a finite number, got {mu!r}")
+    if rounding not in ROUNDINGS:
+        _fail(ValueError, UPDATE_K_OP, "rounding", f"expected one of 'floor', 'trunc', got '{rounding}'")
     return B, C

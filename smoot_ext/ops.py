@@ -194,15 +194,17 @@ def mask(x: torch.Tensor, score: torch.Tensor, k, *, unit: str = "feature", abs:
 
 def update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor, *,
              alpha: float = 0.95, mu: float = 10.0, n: int = 5, kmin: int, kmax: int,
-             backend: str = "auto"):
+             rounding: str = "floor", backend: str = "auto"):
     """SMOOT's per-sample k update (Algorithm 2, lines 3-6); returns ``(k_new, delta)``.
 
     ``delta = alpha * (q[c1] - p[c1]) + (1 - alpha) * mean_{i=2..n}(q[ci] - p[ci])`` with p, q
     the softmax of ``logits`` and ``logits_masked`` and c1, c2, ... the classes ranked by p;
-    ``k_new = clamp(k + floor(mu * delta), kmin, kmax)``.
+    ``k_new = clamp(k + floor(mu * delta), kmin, kmax)``, as the paper writes it; with
+    ``rounding="trunc"``, ``mu * delta`` is rounded toward zero instead (docs/SPEC.md, update_k).
     """
     _check_tensors(logits=logits, logits_masked=logits_masked, k=k)
-    kwargs = dict(alpha=float(alpha), mu=float(mu), n=int(n), kmin=int(kmin), kmax=int(kmax))
+    kwargs = dict(alpha=float(alpha), mu=float(mu), n=int(n), kmin=int(kmin), kmax=int(kmax),
+                  rounding=rounding)
     chosen = _resolve_backend(backend, logits.device, "update_k")
     if chosen == "reference":
         return reference.update_k(logits, logits_masked, k, **kwargs)

@@ -108,9 +108,10 @@ def mask(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool = T
 
 
 def update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor, *, alpha: float,
-             mu: float, n: int, kmin: int, kmax: int):
+             mu: float, n: int, kmin: int, kmax: int, rounding: str = "floor"):
     """docs/SPEC.md ``smoot::update_k`` (SMOOT Algorithm 2, lines 3-6): returns (k_new, delta)."""
-    checks.check_update_k(logits, logits_masked, k, alpha=alpha, mu=mu, n=n, kmin=kmin, kmax=kmax)
+    checks.check_update_k(logits, logits_masked, k, alpha=alpha, mu=mu, n=n, kmin=kmin, kmax=kmax,
+                          rounding=rounding)
     p = torch.softmax(logits.float(), dim=1)
     q = torch.softmax(logits_masked.float(), dim=1)
     n_top = min(n, p.shape[1])
@@ -119,6 +120,6 @@ def update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor,
     delta1 = d[:, 0]
     delta2 = d[:, 1:].mean(dim=1) if n_top > 1 else torch.zeros_like(delta1)
     delta = alpha * delta1 + (1 - alpha) * delta2
-    step = torch.floor(mu * delta).to(torch.int64)
+    step = (torch.floor if rounding == "floor" else torch.trunc)(mu * delta).to(torch.int64)
     k_new = torch.clamp(k.to(torch.int64) + step, kmin, kmax).to(k.dtype)
     return k_new, delta

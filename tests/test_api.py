@@ -117,11 +117,12 @@ def test_opcheck_mask():
 
 @pytest.mark.skipif("cpu" not in smoot_ext.available_backends("cpu", "update_k"),
                     reason="C++ CPU update_k kernel not built")
-def test_opcheck_update_k():
+@pytest.mark.parametrize("rounding", ["floor", "trunc"])
+def test_opcheck_update_k(rounding):
     logits, masked = torch.randn(8, 10), torch.randn(8, 10)
     k = torch.randint(100, 600, (8,))
     torch.library.opcheck(torch.ops.smoot.update_k.default, (logits, masked, k),
-                          dict(alpha=0.95, mu=10.0, n=5, kmin=156, kmax=627))
+                          dict(alpha=0.95, mu=10.0, n=5, kmin=156, kmax=627, rounding=rounding))
 
 
 def test_compile_fullgraph():

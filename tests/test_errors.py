@@ -96,6 +96,8 @@ UPDATE_K = {
     "mu_inf": (dict(mu=float("inf")), ValueError, "mu: expected a finite number, got inf"),
     "mu_minus_inf": (dict(mu=float("-inf")), ValueError, "mu: expected a finite number, got -inf"),
     "mu_nan": (dict(mu=float("nan")), ValueError, "mu: expected a finite number, got nan"),
+    "rounding": (dict(rounding="round"), ValueError, "rounding: expected one of 'floor', 'trunc', got 'round'"),
+    "rounding_case": (dict(rounding="Floor"), ValueError, "rounding: expected one of 'floor', 'trunc', got 'Floor'"),
 }
 # Bad alphas, printed as Python's repr prints them (fixed and scientific notation, both signs).
 for alpha in (float("nan"), float("inf"), -float("inf"), 1.0000001, 1.5, 2.0, -0.5, -1e-300, -0.0001,

@@ -182,7 +182,8 @@ def test_offset_shifts_the_stream():
     assert torch.equal(full[0][16:], tail[0]) and torch.equal(full[1][16:], tail[1])
 
 
-def update_k_loop(logits, logits_masked, k, *, alpha, mu, n, kmin, kmax):
+def update_k_loop(logits, logits_masked, k, *, alpha, mu, n, kmin, kmax, rounding="floor"):
+    round_step = math.floor if rounding == "floor" else math.trunc
     k_new, deltas = [], []
     for b in range(logits.shape[0]):
         p = torch.softmax(logits[b].double(), 0).tolist()
@@ -192,18 +193,19 @@ def update_k_loop(logits, logits_masked, k, *, alpha, mu, n, kmin, kmax):
         d2 = sum(q[c] - p[c] for c in ranked[1:]) / (len(ranked) - 1) if len(ranked) > 1 else 0.0
         delta = alpha * d1 + (1 - alpha) * d2
         deltas.append(delta)
-        k_new.append(min(max(int(k[b]) + math.floor(mu * delta), kmin), kmax))
+        k_new.append(min(max(int(k[b]) + round_step(mu * delta), kmin), kmax))
     return torch.tensor(k_new, dtype=k.dtype), torch.tensor(deltas, dtype=torch.float64)
 
 
+@pytest.mark.parametrize("rounding", ["floor", "trunc"])
 @pytest.mark.parametrize("C,n", [(10, 5), (3, 5), (100, 1), (2, 2)])
-def test_update_k_matches_loop(C, n):
+def test_update_k_matches_loop(C, n, rounding):
     g = torch.Generator().manual_seed(C)
     logits = torch.randn(64, C, generator=g) * 3
     logits[0] = 0.0  # all classes tied: ranking falls back to class index
     masked = logits + torch.randn(64, C, generator=g)
     k = torch.randint(100, 700, (64,), generator=g, dtype=torch.int32)
-    kw = dict(alpha=0.8, mu=1000.0, n=n, kmin=150, kmax=600)
+    kw = dict(alpha=0.8, mu=1000.0, n=n, kmin=150, kmax=600, rounding=rounding)
     k_ref, d_ref = reference.update_k(logits, masked, k, **kw)
     k_loop, d_loop = update_k_loop(logits, masked, k, **kw)
     assert k_ref.dtype == torch.int32

@@ -39,13 +39,13 @@ def test_input_gradient_is_the_target_logit_gradient_in_eval_mode():
         input_gradient(model, x, y[:3])
 
 
-@pytest.mark.parametrize("method", ["sgt", "smoot"])
+@pytest.mark.parametrize("method,rounding", [("sgt", "floor"), ("smoot", "floor"), ("smoot", "trunc")])
 @pytest.mark.parametrize("unit,fill", [("pixel", "uniform"), ("feature", "mean")])
-def test_loss_and_k_update_match_a_hand_computation(method, unit, fill):
+def test_loss_and_k_update_match_a_hand_computation(method, rounding, unit, fill):
     model = _linear(c=3)
     x, y = _batch(c=3)
     index = torch.tensor([3, 17, 5, 0, 9, 11, 2, 8, 30, 31, 12, 14])
-    cfg = GuidedConfig(method=method, unit=unit, fill=fill, lam=0.7, alpha=0.8)
+    cfg = GuidedConfig(method=method, unit=unit, fill=fill, lam=0.7, alpha=0.8, k_rounding=rounding)
     sgt = SaliencyGuidedTraining(model, cfg, num_samples=32, input_shape=(3, 8, 8), seed=5)
     M = 64 if unit == "pixel" else 192
     assert (sgt.num_units, sgt.k_init, sgt.kmin, sgt.kmax) == (M, M // 2, math.floor(0.2 * M), math.floor(0.8 * M))
@@ -70,7 +70,7 @@ def test_loss_and_k_update_match_a_hand_computation(method, unit, fill):
         assert sgt.k is None and sgt.k_stats() == {"min": M // 2, "median": M // 2, "max": M // 2, "mean": M // 2}
         return
     k_new, _ = smoot_ext.update_k(logits, logits_m, k_before[index], alpha=0.8, mu=10.0, n=5,
-                                  kmin=sgt.kmin, kmax=sgt.kmax)
+                                  kmin=sgt.kmin, kmax=sgt.kmax, rounding=rounding)
     assert torch.equal(sgt.k[index], k_new)
     untouched = torch.ones(32, dtype=torch.bool)
     untouched[index] = False
@@ -133,6 +133,7 @@ def test_state_dict_round_trip_and_mismatch():
     (dict(alpha=2.0), r"alpha: expected a weight in \[0, 1\]"),
     (dict(n=0), "n: expected >= 1"),
     (dict(lam=float("nan")), "lam: expected a finite value"),
+    (dict(k_rounding="round"), "k_rounding: expected one of floor, trunc, got 'round'"),
 ])
 def test_config_errors_name_the_option(change, message):
     with pytest.raises(ValueError, match=message):

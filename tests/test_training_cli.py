@@ -51,6 +51,21 @@ def test_default_command_reaches_95_percent_on_digits(tmp_path):
     assert acc == pytest.approx(rows[-1]["test_acc"])
 
 
+def test_trunc_rounding_keeps_k_nearer_its_start(tmp_path):
+    # With floor, any masked-confidence drop costs a sample 1; trunc needs a drop of 1/mu. Same
+    # seed, same first epoch's masks: after 4 epochs the floor run's k lies lower.
+    medians = {}
+    for rounding in ("floor", "trunc"):
+        out = tmp_path / rounding
+        assert _cli().main(FAST + ["--epochs", "4", "--k-rounding", rounding, "--out", str(out)]) == 0
+        rows = _rows(out)
+        medians[rounding] = [r["k_median"] for r in rows]
+        _, meta = load_model(str(out / "checkpoint.pt"))
+        assert meta["config"]["k_rounding"] == rounding
+    assert medians["floor"][-1] < medians["trunc"][-1] <= 51
+    assert medians["floor"] == sorted(medians["floor"], reverse=True)  # floor only drifts down here
+
+
 @needs_mnist
 def test_one_mnist_epoch_per_method(tmp_path):
     k = {}
@@ -123,6 +138,7 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, cap
     (["--device", "tpu"], "--device: expected auto, cpu, cuda or cuda:N, got 'tpu'"),
     (["--dataset", "mnist", "--data-dir", "/nonexistent/dir"], "--data-dir '/nonexistent/dir' does not exist"),
     (["--resume"], "--resume: no checkpoint at"),
+    (["--k-rounding", "round"], "--k-rounding: invalid choice: 'round' (choose from"),
 ])
 def test_bad_input_names_the_option(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:

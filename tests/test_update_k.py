@@ -27,15 +27,38 @@ def random_k(B: int, high: int, seed: int, dtype=torch.int64) -> torch.Tensor:
 INTERPRETED = {(10, 5), (10, 1), (10, 10), (3, 7), (1, 5), (200, 12)}
 
 
+rounding = pytest.mark.parametrize("rounding", ["floor", "trunc"])
+
+
 @kernels
+@rounding
 @pytest.mark.parametrize("C", [1, 2, 3, 10, 33, 100, 200, 1000])
 @pytest.mark.parametrize("n", [1, 2, 5, 7, 10, 12, 40])
-def test_random(op, C, n):
+def test_random(op, C, n, rounding):
     if op.interpreted and (C, n) not in INTERPRETED:
         pytest.skip("too slow for Triton's interpreter: runs for Triton on a GPU")
     B = 37
     logits, masked = random_logits(B, C, seed=C * 100 + n)
-    check_update_k(op, logits, masked, random_k(B, 500, n), alpha=0.95, mu=10.0, n=n, kmin=100, kmax=400)
+    check_update_k(op, logits, masked, random_k(B, 500, n), alpha=0.95, mu=10.0, n=n, kmin=100, kmax=400,
+                   rounding=rounding)
+
+
+@every_backend
+def test_rounding_floor_and_trunc(op):
+    # Steps mu * delta on both sides of zero, none near an integer: floor and trunc differ by
+    # one exactly where the step is negative and not an integer.
+    logits, masked = random_logits(200, 10, seed=21)
+    k = torch.full((200,), 300)
+    kw = dict(alpha=0.95, mu=10.0, n=5, kmin=0, kmax=1000)
+    k_floor, delta = op(logits, masked, k, rounding="floor", **kw)
+    k_trunc, delta_trunc = op(logits, masked, k, **kw, rounding="trunc")
+    assert torch.equal(delta.cpu(), delta_trunc.cpu())
+    step = (torch.tensor(10.0) * delta.cpu()).double()
+    clear = (step - step.round()).abs() > 1e-5
+    assert clear.sum() > 150 and (step[clear] < 0).any() and (step[clear] > 0).any()
+    torch.testing.assert_close(k_floor.cpu()[clear], 300 + torch.floor(step[clear]).long())
+    torch.testing.assert_close(k_trunc.cpu()[clear], 300 + torch.trunc(step[clear]).long())
+    assert torch.equal(k_trunc.cpu() - k_floor.cpu() == 1, clear & (step < 0))
 
 
 @kernels
@@ -92,20 +115,24 @@ def test_all_equal_logits(op):
 
 
 @kernels
-def test_clamped_to_kmin_and_kmax(op):
+@rounding
+def test_clamped_to_kmin_and_kmax(op, rounding):
     # Masking raises the top class's probability by ~1: k grows by ~mu, clamped at kmax;
     # the opposite change shrinks k down to kmin.
     logits = torch.tensor([[5.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
     masked = torch.tensor([[0.0, 5.0, 5.0], [-9.0, -9.0, 9.0]])
     k = torch.tensor([10, 48], dtype=torch.int32)
-    k_new, _ = check_update_k(op, logits, masked, k, alpha=1.0, mu=1000.0, n=3, kmin=7, kmax=50)
+    k_new, _ = check_update_k(op, logits, masked, k, alpha=1.0, mu=1000.0, n=3, kmin=7, kmax=50,
+                              rounding=rounding)
     assert k_new.tolist() == [7, 50]
     # k far outside [kmin, kmax] either way lands on the bound.
     logits, masked = random_logits(8, 10, seed=2)
     big = torch.full((8,), 10**6, dtype=torch.int64)
-    k_new, _ = check_update_k(op, logits, masked, big, alpha=0.7, mu=10.0, n=5, kmin=3, kmax=900)
+    k_new, _ = check_update_k(op, logits, masked, big, alpha=0.7, mu=10.0, n=5, kmin=3, kmax=900,
+                              rounding=rounding)
     assert (k_new == 900).all()
-    k_new, _ = check_update_k(op, logits, masked, -big, alpha=0.7, mu=10.0, n=5, kmin=3, kmax=900)
+    k_new, _ = check_update_k(op, logits, masked, -big, alpha=0.7, mu=10.0, n=5, kmin=3, kmax=900,
+                              rounding=rounding)
     assert (k_new == 3).all()
 
 
@@ -121,16 +148,17 @@ def test_extreme_logits(op):
 
 
 @kernels
-def test_nan_logits_give_nan_delta_and_kmin(op):
+@rounding
+def test_nan_logits_give_nan_delta_and_kmin(op, rounding):
     logits, masked = random_logits(3, 10, seed=4)
     logits[1, 2] = float("nan")
     k_new, delta = check_update_k(op, logits, masked, torch.tensor([20, 20, 20]), alpha=0.9, mu=10.0,
-                                  n=5, kmin=5, kmax=40)
+                                  n=5, kmin=5, kmax=40, rounding=rounding)
     assert torch.isnan(delta[1]) and k_new[1] == 5
     logits = torch.tensor([[float("nan"), 1.0, 2.0], [0.0, 1.0, 2.0]])
     masked = torch.tensor([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]])
     k_new, delta = check_update_k(op, logits, masked, torch.tensor([5, 5]), alpha=0.9, mu=10.0, n=2,
-                                  kmin=2, kmax=7)
+                                  kmin=2, kmax=7, rounding=rounding)
     assert torch.isnan(delta[0]) and int(k_new[0]) == 2
 
 
@@ -171,12 +199,13 @@ def test_threads_1_and_2_identical(op):
 
 
 @pytest.mark.parametrize("op", backends("update_k", ("cuda", "triton")), indirect=True)
-def test_same_as_cpu_kernel(op):
+@rounding
+def test_same_as_cpu_kernel(op, rounding):
     if "cpu" not in smoot_ext.available_backends("cpu", "update_k"):
         pytest.skip("the C++ CPU kernel is not built")
     logits, masked = random_logits(100, 10, seed=12)
     k = random_k(100, 600, 1)
-    kw = dict(alpha=0.95, mu=10.0, n=5, kmin=100, kmax=500)
+    kw = dict(alpha=0.95, mu=10.0, n=5, kmin=100, kmax=500, rounding=rounding)
     k_dev, d_dev = op(logits, masked, k, **kw)
     k_cpu, d_cpu = torch.ops.smoot.update_k(logits, masked, k, **kw)
     torch.testing.assert_close(d_dev.cpu(), d_cpu, rtol=0, atol=1e-6)

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/fill.h"
+#include "common/rounding.h"
 
 namespace smoot {
 
@@ -149,13 +150,21 @@ inline void check_k_in_range(const int64_t* k, int64_t B, int64_t M) {
                       ", got k[", b, "] = ", k[b]);
 }
 
+inline Rounding parse_rounding(c10::string_view rounding) {
+  if (rounding == "floor") return kFloor;
+  SMOOT_CHECK_VALUE(rounding == "trunc", kUpdateKOp, "rounding",
+                    "expected one of 'floor', 'trunc', got '", std::string(rounding), "'");
+  return kTrunc;
+}
+
 struct UpdateKDims {
   int64_t B, C;
+  Rounding rounding;
 };
 
 inline UpdateKDims check_update_k(const at::Tensor& logits, const at::Tensor& logits_masked,
                                   const at::Tensor& k, double alpha, double mu, int64_t n,
-                                  int64_t kmin, int64_t kmax) {
+                                  int64_t kmin, int64_t kmax, c10::string_view rounding) {
   check_same_device(kUpdateKOp, "logits_masked", logits_masked, "logits'", logits);
   check_same_device(kUpdateKOp, "k", k, "logits'", logits);
   check_rank(kUpdateKOp, "logits", logits, 2, "(B, C)");
@@ -179,7 +188,7 @@ inline UpdateKDims check_update_k(const at::Tensor& logits, const at::Tensor& lo
                     "expected a finite number in [0, 1], got ", py_float(alpha));
   SMOOT_CHECK_VALUE(std::isfinite(mu), kUpdateKOp, "mu", "expected a finite number, got ",
                     py_float(mu));
-  return UpdateKDims{B, C};
+  return UpdateKDims{B, C, parse_rounding(rounding)};
 }
 
 }  // namespace smoot

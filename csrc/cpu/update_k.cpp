@@ -1,6 +1,7 @@
 // smoot::update_k on the CPU (SPEC.md; SMOOT Algorithm 2, lines 3-6): softmax of both
 // logits in float32, then per row: rank the classes by p (descending, ties to the lower
-// index), delta from the top n' classes, k_new = clamp(k + floor(mu * delta), kmin, kmax).
+// index), delta from the top n' classes, k_new = clamp(k + round(mu * delta), kmin, kmax)
+// with round = floor or trunc.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
@@ -32,6 +33,7 @@ struct Args {
   int64_t C, n_top;
   float alpha, one_minus_alpha, mu;
   int64_t kmin, kmax;
+  Rounding rounding;
 };
 
 // One row: p, q are the row's softmax probabilities.
@@ -54,7 +56,8 @@ void update_row(const float* p, const float* q, k_t k, k_t* k_new, float* delta,
   // reference's float -> int64 cast does on x86 (and the CUDA kernel).
   constexpr int64_t kBound = int64_t{1} << 62;
   constexpr float kBoundF = 0x1p62f;
-  const float t = std::floor(a.mu * d);
+  const float md = a.mu * d;
+  const float t = a.rounding == kTrunc ? std::trunc(md) : std::floor(md);
   const int64_t step = t != t || t <= -kBoundF ? -kBound
                        : t >= kBoundF          ? kBound
                                                : static_cast<int64_t>(t);
@@ -65,8 +68,10 @@ void update_row(const float* p, const float* q, k_t k, k_t* k_new, float* delta,
 std::tuple<at::Tensor, at::Tensor> update_k_cpu(const at::Tensor& logits_in,
                                                 const at::Tensor& masked_in,
                                                 const at::Tensor& k_in, double alpha, double mu,
-                                                int64_t n, int64_t kmin, int64_t kmax) {
-  const UpdateKDims dims = check_update_k(logits_in, masked_in, k_in, alpha, mu, n, kmin, kmax);
+                                                int64_t n, int64_t kmin, int64_t kmax,
+                                                c10::string_view rounding) {
+  const UpdateKDims dims =
+      check_update_k(logits_in, masked_in, k_in, alpha, mu, n, kmin, kmax, rounding);
   const int64_t B = dims.B, C = dims.C;
 
   // ATen's float32 softmax (max-subtracted) is the reference's own, so p and q match it
@@ -78,7 +83,7 @@ std::tuple<at::Tensor, at::Tensor> update_k_cpu(const at::Tensor& logits_in,
   at::Tensor delta = at::empty({B}, p.options());
   // alpha and 1 - alpha rounded to float32, as the reference's float32 tensor arithmetic.
   const Args args{C, std::min(n, C), static_cast<float>(alpha), static_cast<float>(1.0 - alpha),
-                  static_cast<float>(mu), kmin, kmax};
+                  static_cast<float>(mu), kmin, kmax, dims.rounding};
   const float* pp = p.data_ptr<float>();
   const float* qp = q.data_ptr<float>();
   float* dp = delta.data_ptr<float>();

@@ -1,9 +1,17 @@
 // smoot::update_k on CUDA (SPEC.md; SMOOT Algorithm 2, lines 3-6) in one small kernel: one
 // warp per row computes both softmaxes, ranks the top n' classes by p, and writes delta and
-// k_new = clamp(k + floor(mu * delta), kmin, kmax), all in float32.
+// k_new = clamp(k + floor(mu * delta), kmin, kmax), all in float32. rounding="trunc" takes the
+// kernel's delta and rounds toward zero in ATen ops on the host side (trunc_step below): folding
+// it into the kernel is a change to its body, to be made where a GPU can run its tests.
 #include <ATen/Dispatch.h>
+#include <ATen/ops/add.h>
+#include <ATen/ops/clamp.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/isnan.h>
+#include <ATen/ops/mul.h>
+#include <ATen/ops/trunc.h>
+#include <ATen/ops/where.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -20,11 +28,22 @@ namespace smoot {
 namespace cuda {
 namespace {
 
+// clamp(k + trunc(mu * delta), kmin, kmax) in k's dtype, as the kernel's floor step: the product
+// rounded once in float32, the step bounded by 2**62 so that k + step cannot overflow, and a NaN
+// delta giving kmin.
+at::Tensor trunc_step(const at::Tensor& k, const at::Tensor& delta, float mu, int64_t kmin, int64_t kmax) {
+  constexpr double kBound = 0x1p62;
+  const at::Tensor t = at::trunc(at::mul(delta, static_cast<double>(mu)));
+  const at::Tensor step = at::where(at::isnan(t), -kBound, at::clamp(t, -kBound, kBound)).to(at::kLong);
+  return at::clamp(at::add(k.to(at::kLong), step), kmin, kmax).to(k.scalar_type());
+}
+
 std::tuple<at::Tensor, at::Tensor> update_k_cuda(const at::Tensor& logits_in,
                                                  const at::Tensor& masked_in, const at::Tensor& k_in,
                                                  double alpha, double mu, int64_t n, int64_t kmin,
-                                                 int64_t kmax) {
-  const UpdateKDims dims = check_update_k(logits_in, masked_in, k_in, alpha, mu, n, kmin, kmax);
+                                                 int64_t kmax, c10::string_view rounding) {
+  const UpdateKDims dims =
+      check_update_k(logits_in, masked_in, k_in, alpha, mu, n, kmin, kmax, rounding);
   const int64_t B = dims.B, C = dims.C;
   SMOOT_CHECK_VALUE(C <= std::numeric_limits<int32_t>::max() - 32, kUpdateKOp, "logits",
                     "expected C <= 2**31 - 33 classes (32-bit indices), got C = ", C);
@@ -53,6 +72,7 @@ std::tuple<at::Tensor, at::Tensor> update_k_cuda(const at::Tensor& logits_in,
         logits.data_ptr<scalar_t>(), masked.data_ptr<scalar_t>(), a);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
+  if (dims.rounding == kTrunc) return {trunc_step(k, delta, static_cast<float>(mu), kmin, kmax), delta};
   return {k_new, delta};
 }
 

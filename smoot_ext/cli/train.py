@@ -13,6 +13,7 @@ from its checkpoint.pt, bit for bit (the options come from the checkpoint, excep
 import argparse
 import sys
 
+from ..checks import ROUNDINGS
 from ..data import DATASETS
 from ..models import MODELS
 from ..ops import BACKENDS, FILLS, UNITS
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--k-init", type=float, default=d.k_init, help="initial k, fraction of units (default: %(default)s)")
     a("--k-min", type=float, default=d.k_min, help="SMOOT lower bound, fraction (default: %(default)s)")
     a("--k-max", type=float, default=d.k_max, help="SMOOT upper bound, fraction (default: %(default)s)")
+    a("--k-rounding", choices=ROUNDINGS, default=d.k_rounding,
+      help="SMOOT's k step mu*delta rounded down (floor, the paper's formula) or toward zero (trunc) "
+           "(default: %(default)s)")
     a("--unit", choices=UNITS, default=d.unit, help="mask pixels or single features (default: %(default)s)")
     a("--fill", choices=FILLS, default=d.fill, help="masked value (default: %(default)s)")
     a("--signed", dest="abs", action="store_false", help="rank by the signed gradient, not its magnitude")

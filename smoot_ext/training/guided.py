@@ -18,7 +18,7 @@ Per step (``method`` "sgt" or "smoot"; SMOOT's Algorithm 2):
    first layer's weights); ``loss = CE(f(x), y) + lambda * KL(f(x) || f(x_masked))`` with the
    KL averaged over the batch;
 4. SMOOT only: ``k[index] = smoot_ext.update_k(f(x), f(x_masked), k[index], alpha, mu, n, kmin,
-   kmax)``, from the same (train-mode, detached) logits the loss uses, so a sample's k changes
+   kmax, rounding)``, from the same (train-mode, detached) logits the loss uses, so a sample's k changes
    once per visit, i.e. once per epoch, as ``K_{i+1}(X)`` in the paper.
 
 Step 3 runs two forwards of B (no dearer than one of 2B, and cheaper on a CPU whose allocator
@@ -48,6 +48,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from ..checks import ROUNDINGS
 from ..ops import FILLS, UNITS, mask, num_units, update_k
 from .saliency import input_gradient, logits_and_input_gradient
 
@@ -68,6 +69,7 @@ class GuidedConfig:
     alpha: float = 0.95
     mu: float = 10.0
     n: int = 5
+    k_rounding: str = "floor"  # SMOOT's k step: "floor" (the paper's formula) or "trunc" (toward 0)
     backend: str = "auto"      # the ops backend (smoot_ext.ops.BACKENDS)
     shared_forward: bool = False  # saliency from the training forward (see the module docstring)
 
@@ -93,6 +95,8 @@ class GuidedConfig:
             raise ValueError(f"alpha: expected a weight in [0, 1], got {self.alpha}")
         if self.n < 1:
             raise ValueError(f"n: expected >= 1 (top-n classes), got {self.n}")
+        if self.k_rounding not in ROUNDINGS:
+            raise ValueError(f"k_rounding: expected one of {', '.join(ROUNDINGS)}, got {self.k_rounding!r}")
         if not math.isfinite(self.lam) or self.lam < 0:
             raise ValueError(f"lam: expected a finite value >= 0, got {self.lam}")
         if not isinstance(self.shared_forward, bool):
@@ -183,7 +187,7 @@ class SaliencyGuidedTraining:
         if self.method == "smoot":
             k_new, _ = update_k(logits.detach().float(), logits_masked.detach().float(), k,
                                 alpha=cfg.alpha, mu=cfg.mu, n=cfg.n, kmin=self.kmin,
-                                kmax=self.kmax, backend=cfg.backend)
+                                kmax=self.kmax, rounding=cfg.k_rounding, backend=cfg.backend)
             self.k[index] = k_new
             self._touched[index] = True
         return StepOutput(ce + cfg.lam * kl, ce.detach(), kl.detach(), logits.detach())

@@ -33,7 +33,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import NamedTuple
 
 from .._extras import require
@@ -77,7 +77,9 @@ class NonFiniteLoss(RuntimeError):
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(GuidedConfig):
+    """The trainer's options: GuidedConfig's (the step), then the run's."""
+    alpha: float | None = None       # None: the dataset's (0.95 MNIST-like, 0.8 CIFAR)
     dataset: str = "digits"
     data_dir: str = field(default_factory=default_data_dir)
     download: bool = False
@@ -85,25 +87,12 @@ class TrainConfig:
     test_subset: int | None = None
     model: str = "cnn"
     pretrained: str = "auto"         # DeiT only: "auto" | "yes" | "no"
-    method: str = "smoot"
     epochs: int | None = None        # None: DEFAULT_EPOCHS[dataset] or 100 (the paper)
     batch_size: int | None = None    # None: DEFAULT_BATCH[dataset] or 256 (the paper)
     optimizer: str = "adadelta"
     lr: float | None = None          # None: DEFAULT_LR[model]
     seed: int = 0
     device: str = "auto"
-    backend: str = "auto"            # the ops backend
-    lam: float = 1.0
-    alpha: float | None = None       # None: the dataset's (0.95 MNIST-like, 0.8 CIFAR)
-    mu: float = 10.0
-    n: int = 5
-    k_init: float = 0.5
-    k_min: float = 0.2
-    k_max: float = 0.8
-    unit: str = "pixel"
-    fill: str = "uniform"
-    abs: bool = True
-    shared_forward: bool = False     # saliency from the training forward (GuidedConfig)
     num_workers: int = 0
     compile: bool = False
     threads: int | None = None       # torch CPU threads; 0: torch's; None: DEFAULT_THREADS or 0
@@ -139,11 +128,13 @@ class TrainConfig:
             raise ValueError(f"--{name.replace('_', '-').replace('lam', 'lambda')}:{rest}") from None
         return c
 
+    def validate(self) -> None:
+        self.resolved()
+
     def guided(self, alpha: float) -> GuidedConfig:
-        return GuidedConfig(method=self.method, lam=self.lam, unit=self.unit, abs=self.abs,
-                            fill=self.fill, k_init=self.k_init, k_min=self.k_min, k_max=self.k_max,
-                            alpha=alpha, mu=self.mu, n=self.n, backend=self.backend,
-                            shared_forward=self.shared_forward)
+        """The step's options, with the dataset's alpha filled in."""
+        step = {f.name: getattr(self, f.name) for f in fields(GuidedConfig)}
+        return GuidedConfig(**{**step, "alpha": alpha})
 
 
 # glibc's mallopt parameters (malloc.h).

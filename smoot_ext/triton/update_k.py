@@ -23,7 +23,8 @@ def _softmax(ptr, cols, inb):
 
 @triton.jit
 def _update_k_kernel(logits_ptr, masked_ptr, k_ptr, k_new_ptr, delta_ptr, C, n_top,
-                     alpha, one_minus_alpha, mu, kmin, kmax, BLOCK: tl.constexpr):
+                     alpha, one_minus_alpha, mu, kmin, kmax, BLOCK: tl.constexpr,
+                     TRUNC: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     inb = cols < C
@@ -46,7 +47,12 @@ def _update_k_kernel(logits_ptr, masked_ptr, k_ptr, k_new_ptr, delta_ptr, C, n_t
         order = tl.where(cols == c, -1.0, order)
     delta2 = rest / tl.maximum(n_top - 1, 1).to(tl.float32)  # rest = 0 when n' = 1
     delta = alpha * delta1 + one_minus_alpha * delta2
-    step = tl.floor(mu * delta).to(tl.int64)
+    t = mu * delta
+    if TRUNC:
+        t = tl.where(t < 0, tl.ceil(t), tl.floor(t))
+    else:
+        t = tl.floor(t)
+    step = t.to(tl.int64)
     k_new = tl.minimum(tl.maximum(tl.load(k_ptr + b).to(tl.int64) + step, kmin), kmax)
     tl.store(k_new_ptr + b, k_new.to(k_new_ptr.dtype.element_ty))
     tl.store(delta_ptr + b, delta)
@@ -54,16 +60,17 @@ def _update_k_kernel(logits_ptr, masked_ptr, k_ptr, k_new_ptr, delta_ptr, C, n_t
 
 @triton_op("smoot::update_k_triton", mutates_args=(), schema=schema_of("update_k"))
 def update_k_triton(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor, *,
-                    alpha: float, mu: float, n: int, kmin: int,
-                    kmax: int) -> tuple[torch.Tensor, torch.Tensor]:
+                    alpha: float, mu: float, n: int, kmin: int, kmax: int,
+                    rounding: str = "floor") -> tuple[torch.Tensor, torch.Tensor]:
     B, C = checks.check_update_k(logits, logits_masked, k, alpha=alpha, mu=mu, n=n, kmin=kmin,
-                                 kmax=kmax)
+                                 kmax=kmax, rounding=rounding)
     k_new = torch.empty_like(k)
     delta = torch.empty((B,), dtype=torch.float32, device=logits.device)
     if B:
         wrap_triton(_update_k_kernel)[(B,)](
             logits.contiguous(), logits_masked.contiguous(), k, k_new, delta, C, min(n, C),
-            alpha, 1.0 - alpha, mu, kmin, kmax, BLOCK=triton.next_power_of_2(C))
+            alpha, 1.0 - alpha, mu, kmin, kmax, BLOCK=triton.next_power_of_2(C),
+            TRUNC=rounding == "trunc")
     return k_new, delta
 
 

@@ -1,0 +1,294 @@
+"""Training runs compared across seeds: one small score file per (run, seed), and the summary
+of all of them with intervals over seeds (what `smoot-reproduce` writes into ``--results``).
+
+A score file ``<results>/<run>/seed<S>.json`` holds the run's per-epoch history (test accuracy,
+k min/median/max) and, per evaluation fill and saliency method, its AUCs and SRG from
+``run_evaluation`` (with their bootstrap intervals over test images). Files are small, so they
+can be committed as each run finishes; the summary is recomputed from whatever files exist.
+
+Across seeds, each statistic gets a Student-t interval. The difference of two runs gets two
+intervals: paired over seeds (a seed fixes the initial weights and the batch order for every
+run, so run b minus run a on the same seed removes that shared variation) and Welch's, which
+ignores the pairing.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from .statistics import DEFAULT_CONFIDENCE, t_interval, welch_interval
+
+HISTORY_KEYS = ("epoch", "test_acc", "train_loss", "k_min", "k_median", "k_max", "k_mean", "time_s")
+STATISTICS = ("auc_morf", "auc_lerf", "srg")
+
+
+def run_name(method: str, k_rounding: str) -> str:
+    """A run's name: the training method, with ``-trunc`` for SMOOT with truncated k steps."""
+    return f"{method}-trunc" if method == "smoot" and k_rounding == "trunc" else method
+
+
+def score_path(results: str | Path, run: str, seed: int) -> Path:
+    return Path(results) / run / f"seed{seed}.json"
+
+
+def compact_scores(evaluation: dict) -> dict:
+    """One model's part of a ``run_evaluation`` results dict: "methods" ({method: {metric:
+    {statistic or "curves": ...}}}), the number of images, the levels, the clean accuracy on those
+    images, and "localisation" where the data has ground-truth regions."""
+    (name, model), = evaluation["models"].items()
+    out = {"num_test": evaluation["num_test"], "levels": evaluation["levels"],
+           "accuracy": model["accuracy"], "methods": model["methods"]}
+    if "localisation" in model:
+        out["localisation"] = model["localisation"]
+    return out
+
+
+def write_score_file(path: Path, record: dict) -> None:
+    """Atomically: a half-written file must not look like a finished run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def read_score_files(results: str | Path) -> dict[str, dict[int, dict]]:
+    """{run: {seed: record}} of every score file under `results`."""
+    found: dict[str, dict[int, dict]] = {}
+    for path in sorted(Path(results).glob("*/seed*.json")):
+        record = json.loads(path.read_text())
+        found.setdefault(record["run"], {})[int(record["seed"])] = record
+    return found
+
+
+def _values(records: dict[int, dict], get) -> tuple[list[int], np.ndarray]:
+    seeds = sorted(records)
+    return seeds, np.array([get(records[s]) for s in seeds], dtype=np.float64)
+
+
+def _interval(values: np.ndarray, confidence: float) -> dict:
+    out = {"mean": float(values.mean()), "n": int(len(values)), "values": [float(v) for v in values]}
+    if len(values) > 1:
+        _, lo, hi = t_interval(values[:, None], confidence)
+        out.update(lo=float(lo[0]), hi=float(hi[0]))
+    return out
+
+
+def _quantities(records: dict[int, dict]) -> dict[tuple, callable]:
+    """(kind, fill, method, metric, statistic) -> getter, for everything every seed has."""
+    first = next(iter(records.values()))
+    out = {("accuracy", "", "", "", "test_acc"): lambda r: 100.0 * r["history"][-1]["test_acc"]}
+    if first["method"] != "baseline":
+        for k in ("k_min", "k_median", "k_max"):
+            out[("k", "", "", "", k)] = lambda r, k=k: r["history"][-1][k]
+    for fill, scores in first["scores"].items():
+        for method, metrics in scores["methods"].items():
+            for metric, block in metrics.items():
+                for stat in STATISTICS:
+                    if stat in block:
+                        out[("score", fill, method, metric, stat)] = (
+                            lambda r, f=fill, m=method, mt=metric, st=stat:
+                            r["scores"][f]["methods"][m][mt][st]["mean"])
+        for method, values in scores.get("localisation", {}).items():
+            for stat in values:
+                out[("localisation", fill, method, "", stat)] = (
+                    lambda r, f=fill, m=method, st=stat: r["scores"][f]["localisation"][m][st])
+    ok = {}
+    for key, get in out.items():
+        try:
+            [get(r) for r in records.values()]
+        except (KeyError, IndexError):
+            continue
+        ok[key] = get
+    return ok
+
+
+def summarise_runs(found: dict[str, dict[int, dict]], confidence: float = DEFAULT_CONFIDENCE) -> dict:
+    """Per run and quantity, the mean over seeds with its t interval; per pair of runs, the
+    paired and the Welch interval of the difference (later run minus earlier)."""
+    runs, diffs = {}, []
+    getters = {run: _quantities(records) for run, records in found.items()}
+    for run, records in found.items():
+        rows = []
+        for key, get in getters[run].items():
+            _, values = _values(records, get)
+            rows.append({"kind": key[0], "fill": key[1], "method": key[2], "metric": key[3], "statistic": key[4],
+                         **_interval(values, confidence)})
+        first = next(iter(records.values()))
+        runs[run] = {"seeds": sorted(records), "epochs": sorted({r["epochs"] for r in records.values()}),
+                     "method": first["method"], "k_rounding": first["k_rounding"], "quantities": rows}
+    for a, b in combinations(found, 2):
+        common = sorted(set(found[a]) & set(found[b]))
+        for key in set(getters[a]) & set(getters[b]):
+            if key[0] not in ("accuracy", "score", "localisation"):
+                continue
+            va = np.array([getters[a][key](found[a][s]) for s in sorted(found[a])])
+            vb = np.array([getters[b][key](found[b][s]) for s in sorted(found[b])])
+            d = {"a": a, "b": b, "kind": key[0], "fill": key[1], "method": key[2], "metric": key[3],
+                 "statistic": key[4], "mean": float(vb.mean() - va.mean())}
+            if len(common) > 1:
+                paired = np.array([getters[b][key](found[b][s]) - getters[a][key](found[a][s]) for s in common])
+                m, lo, hi = t_interval(paired[:, None], confidence)
+                d["paired"] = {"mean": float(m[0]), "lo": float(lo[0]), "hi": float(hi[0]), "seeds": common}
+            if len(va) > 1 and len(vb) > 1:
+                m, lo, hi = welch_interval(va[:, None], vb[:, None], confidence)
+                d["welch"] = {"mean": float(m[0]), "lo": float(lo[0]), "hi": float(hi[0])}
+            diffs.append(d)
+    diffs.sort(key=lambda d: (d["kind"], d["fill"], d["method"], d["metric"], d["statistic"], d["a"], d["b"]))
+    return {"confidence": confidence, "runs": runs, "differences": diffs,
+            "k_trajectories": {run: {s: [{k: row.get(k) for k in HISTORY_KEYS} for row in r["history"]]
+                                     for s, r in records.items()} for run, records in found.items()}}
+
+
+def _fmt(q: dict | None, digits: int = 2) -> str:
+    if q is None:
+        return "-"
+    if "lo" not in q:
+        return f"{q['mean']:.{digits}f} (1 seed)"
+    return f"{q['mean']:.{digits}f} [{q['lo']:.{digits}f}, {q['hi']:.{digits}f}]"
+
+
+def _find(rows: list[dict], **want) -> dict | None:
+    for r in rows:
+        if all(r.get(k) == v for k, v in want.items()):
+            return r
+    return None
+
+
+def write_summary(summary: dict, out: str | Path) -> list[Path]:
+    """summary.json, summary.csv (one row per run and quantity), summary.md, and the plots."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    with open(out / "summary.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run", "kind", "fill", "method", "metric", "statistic", "seeds", "mean", "lo", "hi"])
+        for run, entry in summary["runs"].items():
+            for q in entry["quantities"]:
+                w.writerow([run, q["kind"], q["fill"], q["method"], q["metric"], q["statistic"], q["n"],
+                            q["mean"], q.get("lo", ""), q.get("hi", "")])
+    (out / "summary.md").write_text(markdown(summary))
+    return [out / "summary.json", out / "summary.csv", out / "summary.md"] + plot_k_trajectories(summary, out)
+
+
+def _reading_order(key: tuple[str, str, str]) -> tuple:
+    """Saliency (what SGT and SMOOT train on) first, the paper's uniform fill first, accuracy first."""
+    fill, method, metric = key
+    return method != "saliency", method, fill != "uniform", fill, metric != "accuracy", metric
+
+
+def markdown(summary: dict) -> str:
+    """Tables: accuracy and final k per run; per fill and method, AUCs and SRG per run; the
+    differences to the baseline and to SGT."""
+    conf = round(100 * summary["confidence"])
+    runs = summary["runs"]
+    lines = [f"Means over seeds with {conf}% t intervals over seeds; differences with paired (same seed) "
+             "and Welch intervals. Accuracies and AUCs in %.", "",
+             "| run | seeds | epochs | test accuracy | k min | k median | k max |", "|---|---|---|---|---|---|---|"]
+    for run, e in runs.items():
+        q = e["quantities"]
+        lines.append(f"| {run} | {len(e['seeds'])} | {'/'.join(map(str, e['epochs']))} | "
+                     f"{_fmt(_find(q, kind='accuracy'))} | "
+                     + " | ".join(_fmt(_find(q, kind="k", statistic=k), 1) for k in ("k_min", "k_median", "k_max"))
+                     + " |")
+    keys = sorted({(q["fill"], q["method"], q["metric"]) for e in runs.values() for q in e["quantities"]
+                   if q["kind"] == "score"}, key=_reading_order)
+    for fill, method, metric in keys:
+        lines += ["", f"**{method}, {fill} fill, {metric} curve**", "",
+                  "| run | AUC MoRF (lower = more faithful) | AUC LeRF (higher) | SRG = LeRF - MoRF (higher) |",
+                  "|---|---|---|---|"]
+        for run, e in runs.items():
+            cells = [_fmt(_find(e["quantities"], kind="score", fill=fill, method=method, metric=metric,
+                                statistic=s)) for s in STATISTICS]
+            lines.append(f"| {run} | " + " | ".join(cells) + " |")
+    loc = sorted({(q["fill"], q["method"]) for e in runs.values() for q in e["quantities"]
+                  if q["kind"] == "localisation"})
+    for fill, method in loc:
+        stats = sorted({q["statistic"] for e in runs.values() for q in e["quantities"]
+                        if q["kind"] == "localisation" and q["method"] == method and q["fill"] == fill})
+        lines += ["", f"**Localisation, {method}**", "", "| run | " + " | ".join(stats) + " |",
+                  "|---" * (len(stats) + 1) + "|"]
+        for run, e in runs.items():
+            lines.append(f"| {run} | " + " | ".join(
+                _fmt(_find(e["quantities"], kind="localisation", fill=fill, method=method, statistic=s), 3)
+                for s in stats) + " |")
+    diffs = [d for d in summary["differences"] if d["a"] in ("baseline", "sgt") and
+             (d["kind"] == "accuracy" or d["statistic"] in ("srg", "auc_morf") or d["kind"] == "localisation")]
+    if diffs:
+        lines += ["", "**Differences (b - a)**", "",
+                  "| b - a | quantity | mean | paired interval | Welch interval |", "|---|---|---|---|---|"]
+        for d in diffs:
+            what = d["statistic"] if d["kind"] == "accuracy" else \
+                f"{d['method']} {d['fill']} {d['metric']} {d['statistic']}".replace("  ", " ")
+            lines.append(f"| {d['b']} - {d['a']} | {what} | {d['mean']:.2f} | {_fmt(d.get('paired'))} | "
+                         f"{_fmt(d.get('welch'))} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_k_trajectories(summary: dict, out: Path) -> list[Path]:
+    """k_trajectories.png: per SMOOT run and seed, the median k per epoch with its min-max band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    smoot = {run: seeds for run, seeds in summary["k_trajectories"].items()
+             if summary["runs"][run]["method"] == "smoot"}
+    if not smoot:
+        return []
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, (run, seeds) in enumerate(smoot.items()):
+        color = f"C{i}"
+        for j, (_, rows) in enumerate(sorted(seeds.items())):
+            epochs = [r["epoch"] for r in rows]
+            ax.plot(epochs, [r["k_median"] for r in rows], color=color, marker="o", ms=3,
+                    label=run if j == 0 else None)
+            ax.fill_between(epochs, [r["k_min"] for r in rows], [r["k_max"] for r in rows], color=color, alpha=0.08)
+    ax.set(xlabel="epoch", ylabel="k (median; band: min-max)", title="SMOOT's per-sample k, one line per seed")
+    ax.legend()
+    fig.tight_layout()
+    path = out / "k_trajectories.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
+def plot_curves_over_seeds(found: dict[str, dict[int, dict]], out: Path, confidence: float = DEFAULT_CONFIDENCE
+                           ) -> list[Path]:
+    """curves_<method>_<fill>.png: accuracy after removing the top (MoRF) / bottom (LeRF) fraction,
+    mean over seeds with a t band over seeds, one colour per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted({(fill, method) for records in found.values() for r in records.values()
+                   for fill, s in r["scores"].items() for method in s["methods"] if method != "random"})
+    paths = []
+    for fill, method in keys:
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for i, (run, records) in enumerate(found.items()):
+            for order, style in (("morf", "-"), ("lerf", "--")):
+                try:
+                    levels = next(iter(records.values()))["scores"][fill]["levels"]
+                    rows = np.array([r["scores"][fill]["methods"][method]["accuracy"]["curves"][order]["mean"]
+                                     for r in records.values()])
+                except KeyError:
+                    continue
+                x = 100 * np.asarray(levels)
+                ax.plot(x, rows.mean(0), style, color=f"C{i}", label=f"{run} {order.upper()}")
+                if len(rows) > 1:
+                    _, lo, hi = t_interval(rows, confidence)
+                    ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.15)
+        ax.set(xlabel="% of pixels removed", ylabel="test accuracy (%)",
+               title=f"{method}, {fill} fill: mean over seeds, {round(100 * confidence)}% band")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out / f"curves_{method}_{fill}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
