@@ -17,7 +17,7 @@ more inside the loop?); ``epoch/alone``, the epoch over the bare loop's total (d
 long runs apart: on a busy machine the noisiest); ``drift``, the median bare step of the last
 quarter over that of the first (steps that get dearer as training goes on). JSON to --json.
 
-Both run in one process, after ``keep_freed_memory`` (which ``train`` calls); run with
+Both run in one process, after ``keep_freed_memory`` (as the command-line trainer does); run with
 ``MALLOC_MMAP_MAX_=65536`` in the environment (glibc's default value, so ``train`` leaves the
 allocator alone) to time both under glibc's default allocator.
 """
@@ -33,10 +33,11 @@ import time
 import record
 import torch
 
+from smoot_ext.allocator import keep_freed_memory
 from smoot_ext.data import load_dataset, make_loader
 from smoot_ext.models import build_model
 from smoot_ext.training import loop
-from smoot_ext.training.guided import METHODS, SaliencyGuidedTraining
+from smoot_ext.training.guided import TRAINING_METHODS, SaliencyGuidedTraining
 
 
 def _clock():
@@ -149,14 +150,14 @@ def main(argv=None):
     p.add_argument("--json", help="also write the JSON result here")
     args = p.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
-    bad = sorted(set(methods) - set(METHODS))
+    bad = sorted(set(methods) - set(TRAINING_METHODS))
     if bad:
-        p.error(f"--methods: unknown {', '.join(bad)}; expected some of {', '.join(METHODS)}")
+        p.error(f"--methods: unknown {', '.join(bad)}; expected some of {', '.join(TRAINING_METHODS)}")
     if args.repeats < 1:
         p.error(f"--repeats: expected an integer >= 1, got {args.repeats}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    kept = loop.keep_freed_memory()  # as train() does, so that the bare steps run alike
+    kept = keep_freed_memory()  # as smoot-train does, for the epochs and the bare steps alike
     bundle = load_dataset(args.dataset, args.data_dir, subset=args.subset, test_subset=args.test_subset)
     base = dict(dataset=args.dataset, data_dir=args.data_dir, subset=args.subset,
                 test_subset=args.test_subset,

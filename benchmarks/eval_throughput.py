@@ -27,11 +27,11 @@ import time
 import record
 import torch
 
+from smoot_ext.allocator import keep_freed_memory
 from smoot_ext.data import default_data_dir
 from smoot_ext.evaluation import AttributionConfig
 from smoot_ext.evaluation.perturbation import counts_removed
 from smoot_ext.evaluation.pipeline import run_evaluation
-from smoot_ext.training.loop import keep_freed_memory
 
 TARGET_IMAGES, TARGET_S = 10_000, 600.0  # the goal: the whole MNIST test set in ten minutes
 MNIST_UNITS = 28 * 28

@@ -22,7 +22,7 @@ the model (same initial weights), on the same batch:
   masked batches, and the optimizer step every entry pays; the floor is their sum.
 
 ``--allocator kept`` (default) runs this process as ``smoot-train`` runs: glibc's malloc keeps
-freed memory (``smoot_ext.training.loop.keep_freed_memory``), for every entry here, the peer
+freed memory (``smoot_ext.allocator.keep_freed_memory``), for every entry here, the peer
 included; ``default`` leaves glibc as it is.
 
 The entries run in rounds, each round once each in a rotated order, so a busy machine slows them
@@ -30,43 +30,38 @@ alike. The table gives per entry the median and spread (min-max) of the wall tim
 medians to the baseline, the ratios to the peers as the median of the per-round ratios (paired:
 robust to a neighbour's load that comes and goes), the process CPU time and the minor page
 faults per step. It prints a table and a JSON object (also written to --json) and appends one
-row per entry to --csv with the machine, torch version, commit and date. Timings on a shared
+row per entry to <results>/train_step.csv (record.py: machine, versions, commit, date). Timings on a shared
 machine are noisy: compare runs on a quiet one.
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+import record
 import torch
 import torch.nn.functional as F
 
 import smoot_ext
+from smoot_ext.allocator import keep_freed_memory
 from smoot_ext.data import default_data_dir, load_dataset
 from smoot_ext.models import build_model
 from smoot_ext.training.guided import GuidedConfig, SaliencyGuidedTraining
-from smoot_ext.training.loop import keep_freed_memory
 from smoot_ext.training.saliency import input_gradient
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_CSV = HERE / "results" / "train_step.csv"
 STEPS = ("baseline", "sgt", "smoot", "sgt_shared", "smoot_shared", "sgt_2B", "peer", "peer_glibc")
 ENTRIES = STEPS + ("floor",)
 FLOOR_PARTS = ("saliency_forward", "input_backward", "train_forward_backward", "optimizer_step")
-CSV_FIELDS = ("date", "commit", "machine", "cpu", "torch", "device", "threads", "compile",
-              "allocator", "batch_size", "data", "rounds", "entry", "median_ms", "min_ms",
-              "max_ms", "cpu_ms", "page_faults", "vs_baseline", "vs_peer", "vs_peer_glibc")
+# The CSV's columns after record.environment()'s: per table, then per entry.
+TABLE_FIELDS = ("device", "threads", "compile", "allocator", "batch_size", "data", "rounds")
+ROW_FIELDS = ("median_ms", "min_ms", "max_ms", "cpu_ms", "page_faults", "vs_baseline", "vs_peer", "vs_peer_glibc")
 
 
 def _now(device):
@@ -282,38 +277,10 @@ def print_table(title: str, rows: dict) -> None:
     print("x peer, x glibc: median of the per-round ratios to peer and peer_glibc (paired)")
 
 
-def _git_commit() -> str:
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, timeout=30)
-
-    head = git("rev-parse", "--short=12", "HEAD")
-    if head.returncode != 0:
-        return "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
-    return head.stdout.strip() + ("+dirty" if dirty else "")
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} x{os.cpu_count()}"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} x{os.cpu_count()}"
-
-
-def append_csv(path: Path, run: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        for table in run["tables"]:
-            for entry, row in table["entries"].items():
-                w.writerow({**run, **table, **row, "entry": entry})
+def csv_rows(run: dict) -> list[dict]:
+    """One row per table (device, batch) and entry: what record.append writes to train_step.csv."""
+    return [{**{k: table[k] for k in TABLE_FIELDS}, "entry": entry, **{k: row.get(k, "") for k in ROW_FIELDS}}
+            for table in run["tables"] for entry, row in table["entries"].items()]
 
 
 def run_one(device, args, data) -> dict:
@@ -362,7 +329,8 @@ def _parse(argv):
     p.add_argument("--data-dir", default=default_data_dir(),
                    help="torchvision datasets (default: $SMOOT_DATA_DIR or ./data)")
     p.add_argument("--json", help="also write the JSON result here")
-    p.add_argument("--csv", default=str(DEFAULT_CSV), help="append rows here, '' for none (default: %(default)s)")
+    p.add_argument("--results", default=record.RESULTS,
+                   help="append rows to <results>/train_step.csv, '' for none (default: %(default)s)")
     p.add_argument("--peer-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.entries = [e for e in args.entries.split(",") if e]
@@ -401,9 +369,7 @@ def main(argv=None):
         print("--allocator kept: not applied (no glibc, or MALLOC_* / GLIBC_TUNABLES set)", file=sys.stderr)
         args.allocator = "default"
     data = _data(args.data_dir, max(args.sizes))
-    run = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "commit": _git_commit(), "machine": platform.node(), "cpu": _cpu_name(),
-           "torch": torch.__version__, "smoot_ext": smoot_ext.__version__, "tables": []}
+    run = {**record.environment(), "tables": []}
     for device in args.device_list:
         for b in args.sizes:
             args.batch_size = b
@@ -417,8 +383,8 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(run, f, indent=1)
-    if args.csv and run["tables"]:
-        append_csv(Path(args.csv), run)
+    if args.results and run["tables"]:
+        record.append("train_step", csv_rows(run), folder=args.results)
     return run
 
 

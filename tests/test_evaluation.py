@@ -22,7 +22,7 @@ from smoot_ext.evaluation import (
     check_levels,
     check_methods,
     evaluate_checkpoints,
-    plot_curves,
+    plot_removal_curves,
     plot_saliency_grid,
     precision_at_region,
     removal_curves,
@@ -249,7 +249,7 @@ def test_report_and_plots_are_written_and_valid(tmp_path):
     res = summarise(per_image, cfg)
     res.update(dataset="synthetic", config={"abs": True, "unit": "pixel", "fill": "uniform", "road_noise": 0.01,
                                             "fill_value": None, "background": [0.0]})
-    figures = plot_curves(res, tmp_path) + plot_saliency_grid(maps, tmp_path)
+    figures = plot_removal_curves(res, tmp_path) + plot_saliency_grid(maps, tmp_path)
     assert sorted(p.name for p in figures) == ["curves_input_x_gradient.png", "curves_saliency.png",
                                                "saliency_input_x_gradient.png", "saliency_saliency.png"]
     for p in figures:

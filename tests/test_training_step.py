@@ -11,6 +11,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import smoot_ext
+from smoot_ext import allocator
 from smoot_ext.cli import train as train_cli
 from smoot_ext.models import build_model
 from smoot_ext.training import loop
@@ -176,13 +177,13 @@ def test_shared_forward_option_reaches_the_trainer():
 
 def test_keep_freed_memory_reuses_large_blocks(monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the user's own malloc settings win
-    assert loop.keep_freed_memory() is False
+    assert allocator.keep_freed_memory() is False
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     # In a fresh process: earlier tests in this one may already have made the setting.
     code = """
 import json, resource, torch
-from smoot_ext.training import loop
-if not loop.keep_freed_memory():
+from smoot_ext import allocator
+if not allocator.keep_freed_memory():
     print("null")
     raise SystemExit
 conv, x = torch.nn.Conv2d(1, 64, 3), torch.rand(256, 1, 28, 28)

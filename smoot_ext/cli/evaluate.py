@@ -21,11 +21,11 @@ import argparse
 
 import torch
 
+from ..allocator import keep_freed_memory
 from ..evaluation import ATTRIBUTION_METHODS, IMPUTATIONS, ORDERS, AttributionConfig
 from ..evaluation.imputation import ROAD_NOISE
 from ..evaluation.pipeline import run_evaluation
 from ..evaluation.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
-from ..training.loop import keep_freed_memory
 
 
 def build_parser() -> argparse.ArgumentParser:

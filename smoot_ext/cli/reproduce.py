@@ -27,12 +27,12 @@ from pathlib import Path
 
 import torch
 
+from ..allocator import keep_freed_memory
 from ..checks import ROUNDINGS
 from ..data import DATASETS, default_data_dir
-from ..evaluation import DEFAULT_PERCENTAGES, IMPUTATIONS, AttributionConfig
+from ..evaluation import DEFAULT_PERCENTAGES, IMPUTATIONS, ORDERS, RANDOM, AttributionConfig
 from ..evaluation.comparison import (
     compact_scores,
-    plot_curves_over_seeds,
     read_score_files,
     run_name,
     score_path,
@@ -41,8 +41,9 @@ from ..evaluation.comparison import (
     write_summary,
 )
 from ..evaluation.pipeline import run_evaluation
-from ..training.guided import METHODS
-from ..training.loop import NonFiniteLoss, TrainConfig, keep_freed_memory, train
+from ..evaluation.plots import plot_k_trajectories, plot_removal_curves_over_seeds
+from ..training.guided import TRAINING_METHODS
+from ..training.loop import NonFiniteLoss, TrainConfig, train
 
 IG = "integrated_gradients"
 
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = p.add_argument
     a("--dataset", choices=DATASETS, default="mnist", help="(default: %(default)s)")
     a("--data-dir", default=default_data_dir(), help="torchvision datasets' folder (default: %(default)s)")
-    a("--training", nargs="+", default=list(METHODS), choices=METHODS,
+    a("--training", nargs="+", default=list(TRAINING_METHODS), choices=TRAINING_METHODS,
       help="training methods to compare (default: all three)")
     a("--k-rounding", nargs="+", default=["floor"], choices=ROUNDINGS,
       help="SMOOT's k step rounding, one SMOOT run per value (default: floor, the paper's formula)")
@@ -129,7 +130,7 @@ def one_run(args, run: str, method: str, rounding: str, seed: int) -> None:
     scores, figures = {}, {}
     for fill in args.fills:
         scores[fill] = None
-        for methods, num_test in evaluation_passes(args):
+        for i, (methods, num_test) in enumerate(evaluation_passes(args)):
             tag = "-".join(methods)
             eval_dir = os.path.join(run_dir, f"eval-{fill}-{tag}")
             print(f"== scoring {run}, seed {seed}: {', '.join(methods)}, {fill} fill, "
@@ -139,6 +140,7 @@ def one_run(args, run: str, method: str, rounding: str, seed: int) -> None:
             results = run_evaluation(
                 [f"{run}={ckpt}"], out=eval_dir, methods=methods, percentages=args.percentages, fill=fill,
                 data_dir=args.data_dir, num_test=num_test, seed=args.eval_seed, progress=args.progress,
+                orders=None if i == 0 else [o for o in ORDERS if o != RANDOM],  # the random order once
                 device=args.device, attribution=AttributionConfig(ig_steps=args.ig_steps))
             part = compact_scores(results)
             part["num_test"] = {m: part["num_test"] for m in part["methods"]}
@@ -179,8 +181,9 @@ def main(argv=None) -> int:
         found = read_score_files(args.results)
         found = {run: {s: rec for s, rec in sorted(found[run].items()) if s in args.seeds}
                  for run, _, _ in planned_runs(args) if run in found}
-        files = write_summary(summarise_runs(found), args.results) + plot_curves_over_seeds(
-            found, Path(args.results))
+        summary = summarise_runs(found)
+        files = (write_summary(summary, args.results) + plot_k_trajectories(summary, Path(args.results))
+                 + plot_removal_curves_over_seeds(found, Path(args.results)))
     except NonFiniteLoss as e:
         print(f"{parser.prog}: stopped: {e}", file=sys.stderr)
         return 1

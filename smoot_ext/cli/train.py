@@ -13,11 +13,12 @@ from its checkpoint.pt, bit for bit (the options come from the checkpoint, excep
 import argparse
 import sys
 
+from ..allocator import keep_freed_memory
 from ..checks import ROUNDINGS
 from ..data import DATASETS
 from ..models import MODELS
 from ..ops import BACKENDS, FILLS, UNITS
-from ..training.guided import METHODS
+from ..training.guided import TRAINING_METHODS
 from ..training.loop import OPTIMIZERS, NonFiniteLoss, TrainConfig, train
 
 
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--model", choices=MODELS, default=d.model, help="(default: %(default)s)")
     a("--pretrained", choices=("auto", "yes", "no"), default=d.pretrained,
       help="DeiT: ImageNet weights if available locally (auto), required (yes) or not (no)")
-    a("--method", choices=METHODS, default=d.method, help="(default: %(default)s)")
+    a("--method", choices=TRAINING_METHODS, default=d.method, help="(default: %(default)s)")
     a("--epochs", type=int, help="(default: 30 for digits, 20 for synthetic, 100 otherwise, as in the paper)")
     a("--batch-size", type=int, help="(default: 64 for digits and synthetic, 256 otherwise, as in the paper)")
     a("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default: %(default)s)")
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()
     try:
         history = train(TrainConfig(**vars(args))).history
     except NonFiniteLoss as e:

@@ -159,7 +159,7 @@ def _find(rows: list[dict], **want) -> dict | None:
 
 
 def write_summary(summary: dict, out: str | Path) -> list[Path]:
-    """summary.json, summary.csv (one row per run and quantity), summary.md, and the plots."""
+    """summary.json, summary.csv (one row per run and quantity) and summary.md."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
@@ -171,7 +171,7 @@ def write_summary(summary: dict, out: str | Path) -> list[Path]:
                 w.writerow([run, q["kind"], q["fill"], q["method"], q["metric"], q["statistic"], q["n"],
                             q["mean"], q.get("lo", ""), q.get("hi", "")])
     (out / "summary.md").write_text(markdown(summary))
-    return [out / "summary.json", out / "summary.csv", out / "summary.md"] + plot_k_trajectories(summary, out)
+    return [out / "summary.json", out / "summary.csv", out / "summary.md"]
 
 
 def _reading_order(key: tuple[str, str, str]) -> tuple:
@@ -226,69 +226,3 @@ def markdown(summary: dict) -> str:
             lines.append(f"| {d['b']} - {d['a']} | {what} | {d['mean']:.2f} | {_fmt(d.get('paired'))} | "
                          f"{_fmt(d.get('welch'))} |")
     return "\n".join(lines) + "\n"
-
-
-def plot_k_trajectories(summary: dict, out: Path) -> list[Path]:
-    """k_trajectories.png: per SMOOT run and seed, the median k per epoch with its min-max band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    smoot = {run: seeds for run, seeds in summary["k_trajectories"].items()
-             if summary["runs"][run]["method"] == "smoot"}
-    if not smoot:
-        return []
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for i, (run, seeds) in enumerate(smoot.items()):
-        color = f"C{i}"
-        for j, (_, rows) in enumerate(sorted(seeds.items())):
-            epochs = [r["epoch"] for r in rows]
-            ax.plot(epochs, [r["k_median"] for r in rows], color=color, marker="o", ms=3,
-                    label=run if j == 0 else None)
-            ax.fill_between(epochs, [r["k_min"] for r in rows], [r["k_max"] for r in rows], color=color, alpha=0.08)
-    ax.set(xlabel="epoch", ylabel="k (median; band: min-max)", title="SMOOT's per-sample k, one line per seed")
-    ax.legend()
-    fig.tight_layout()
-    path = out / "k_trajectories.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
-
-
-def plot_curves_over_seeds(found: dict[str, dict[int, dict]], out: Path, confidence: float = DEFAULT_CONFIDENCE
-                           ) -> list[Path]:
-    """curves_<method>_<fill>.png: accuracy after removing the top (MoRF) / bottom (LeRF) fraction,
-    mean over seeds with a t band over seeds, one colour per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = sorted({(fill, method) for records in found.values() for r in records.values()
-                   for fill, s in r["scores"].items() for method in s["methods"] if method != "random"})
-    paths = []
-    for fill, method in keys:
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        for i, (run, records) in enumerate(found.items()):
-            for order, style in (("morf", "-"), ("lerf", "--")):
-                try:
-                    levels = next(iter(records.values()))["scores"][fill]["levels"]
-                    rows = np.array([r["scores"][fill]["methods"][method]["accuracy"]["curves"][order]["mean"]
-                                     for r in records.values()])
-                except KeyError:
-                    continue
-                x = 100 * np.asarray(levels)
-                ax.plot(x, rows.mean(0), style, color=f"C{i}", label=f"{run} {order.upper()}")
-                if len(rows) > 1:
-                    _, lo, hi = t_interval(rows, confidence)
-                    ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.15)
-        ax.set(xlabel="% of pixels removed", ylabel="test accuracy (%)",
-               title=f"{method}, {fill} fill: mean over seeds, {round(100 * confidence)}% band")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / f"curves_{method}_{fill}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
-    return paths

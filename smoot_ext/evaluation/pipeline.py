@@ -18,7 +18,7 @@ import torch
 from .attribution import AttributionConfig
 from .output import check_output_folder, staged_folder
 from .perturbation import DEFAULT_LEVELS, levels_from_percentages
-from .plots import plot_curves, plot_saliency_grid
+from .plots import plot_removal_curves, plot_saliency_grid
 from .report import write_report
 from .runner import EvalConfig, evaluate_checkpoints
 from .summary import summarise
@@ -167,7 +167,7 @@ def run_evaluation(checkpoints: list[str], *, out: str, methods, percentages=Non
     out = Path(out)
     t2 = time.perf_counter()
     with staged_folder(out) as stage:
-        figures = plot_curves(results, stage) + plot_saliency_grid(maps, stage)
+        figures = plot_removal_curves(results, stage) + plot_saliency_grid(maps, stage)
         written = write_report(results, per_image, stage, figures)
     timing["report_s"] = time.perf_counter() - t2  # after results.json was written: only in the returned dict
     results["files"] = {k: str(out / p.name) for k, p in written.items()}

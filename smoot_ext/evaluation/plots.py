@@ -1,4 +1,5 @@
-"""PNG figures: removal curves with bootstrap bands (the paper's Figure 3) and saliency grids (Figure 2)."""
+"""PNG figures: removal curves with bootstrap bands (the paper's Figure 3) and saliency grids (Figure 2);
+across training seeds (comparison.py), removal curves with bands over seeds and SMOOT's k per epoch."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,14 +8,16 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from .runner import RANDOM  # noqa: E402
+from .statistics import DEFAULT_CONFIDENCE, t_interval  # noqa: E402
 
 STYLES = {"morf": "-", "lerf": "--", "random": ":"}  # line style per order; colour per model
 
 
-def plot_curves(results: dict, out_dir: str | Path) -> list[Path]:
+def plot_removal_curves(results: dict, out_dir: str | Path) -> list[Path]:
     """One figure per saliency method, two panels (accuracy, true-class probability): per model
     one colour, MoRF solid, LeRF dashed, the random order dotted; each mean curve with its
     bootstrap band."""
@@ -68,6 +71,54 @@ def plot_saliency_grid(maps: dict, out_dir: str | Path) -> list[Path]:
         axes[0, 0].set_title("input", fontsize=9)
         fig.suptitle(f"{m}: |attribution| per pixel", fontsize=10)
         paths.append(_save(fig, out_dir / f"saliency_{m}.png", dpi=100))
+    return paths
+
+
+def plot_k_trajectories(summary: dict, out: Path) -> list[Path]:
+    """k_trajectories.png: per SMOOT run and seed, the median k per epoch with its min-max band."""
+    smoot = {run: seeds for run, seeds in summary["k_trajectories"].items()
+             if summary["runs"][run]["method"] == "smoot"}
+    if not smoot:
+        return []
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, (run, seeds) in enumerate(smoot.items()):
+        color = f"C{i}"
+        for j, (_, rows) in enumerate(sorted(seeds.items())):
+            epochs = [r["epoch"] for r in rows]
+            ax.plot(epochs, [r["k_median"] for r in rows], color=color, marker="o", ms=3,
+                    label=run if j == 0 else None)
+            ax.fill_between(epochs, [r["k_min"] for r in rows], [r["k_max"] for r in rows], color=color, alpha=0.08)
+    ax.set(xlabel="epoch", ylabel="k (median; band: min-max)", title="SMOOT's per-sample k, one line per seed")
+    ax.legend()
+    return [_save(fig, out / "k_trajectories.png", dpi=110)]
+
+
+def plot_removal_curves_over_seeds(found: dict[str, dict[int, dict]], out: Path,
+                                   confidence: float = DEFAULT_CONFIDENCE) -> list[Path]:
+    """curves_<method>_<fill>.png: accuracy after removing the top (MoRF) / bottom (LeRF) fraction,
+    mean over seeds with a t band over seeds, one colour per run."""
+    keys = sorted({(fill, method) for records in found.values() for r in records.values()
+                   for fill, s in r["scores"].items() for method in s["methods"] if method != "random"})
+    paths = []
+    for fill, method in keys:
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for i, (run, records) in enumerate(found.items()):
+            for order, style in (("morf", "-"), ("lerf", "--")):
+                try:
+                    levels = next(iter(records.values()))["scores"][fill]["levels"]
+                    rows = np.array([r["scores"][fill]["methods"][method]["accuracy"]["curves"][order]["mean"]
+                                     for r in records.values()])
+                except KeyError:
+                    continue
+                x = 100 * np.asarray(levels)
+                ax.plot(x, rows.mean(0), style, color=f"C{i}", label=f"{run} {order.upper()}")
+                if len(rows) > 1:
+                    _, lo, hi = t_interval(rows, confidence)
+                    ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.15)
+        ax.set(xlabel="% of pixels removed", ylabel="test accuracy (%)",
+               title=f"{method}, {fill} fill: mean over seeds, {round(100 * confidence)}% band")
+        ax.legend(fontsize=7)
+        paths.append(_save(fig, out / f"curves_{method}_{fill}.png", dpi=110))
     return paths
 
 

@@ -7,7 +7,7 @@
 - :mod:`.checkpoint`: atomic checkpoints and ``load_model(path) -> (model, meta)``.
 """
 from .checkpoint import load_model
-from .guided import METHODS, GuidedConfig, SaliencyGuidedTraining, StepOutput
+from .guided import TRAINING_METHODS, GuidedConfig, SaliencyGuidedTraining, StepOutput
 from .saliency import input_gradient
 
-__all__ = ["GuidedConfig", "METHODS", "SaliencyGuidedTraining", "StepOutput", "input_gradient", "load_model"]
+__all__ = ["GuidedConfig", "TRAINING_METHODS", "SaliencyGuidedTraining", "StepOutput", "input_gradient", "load_model"]

@@ -27,8 +27,8 @@ maps the larger activations afresh each step), except where the concatenated bat
 halves, as they always have here) and DDP (one forward per backward) get one forward of 2B
 (``self.one_forward``). Either way the loss and gradients are the same, to float rounding.
 
-In a loop of your own on a CPU, call :func:`smoot_ext.training.loop.keep_freed_memory` once (the
-trainer does): with glibc's default allocator every step faults in its large activations anew.
+In a loop of your own on a CPU, call :func:`smoot_ext.allocator.keep_freed_memory` once (the
+command-line front ends do): with glibc's default allocator every step faults in its large activations anew.
 
 ``GuidedConfig(shared_forward=True)`` (opt-in) takes g from the training forward of x instead
 of a separate eval-mode forward, saving one forward of B per step. It gives the same result for
@@ -52,7 +52,7 @@ from ..checks import ROUNDINGS
 from ..ops import FILLS, UNITS, mask, num_units, update_k
 from .saliency import input_gradient, logits_and_input_gradient
 
-METHODS = ("baseline", "sgt", "smoot")
+TRAINING_METHODS = ("baseline", "sgt", "smoot")
 
 
 @dataclass
@@ -75,8 +75,8 @@ class GuidedConfig:
 
     def validate(self) -> None:
         """Raises ValueError naming the option, its valid values and the value given."""
-        if self.method not in METHODS:
-            raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method not in TRAINING_METHODS:
+            raise ValueError(f"method: expected one of {', '.join(TRAINING_METHODS)}, got {self.method!r}")
         if self.unit not in UNITS:
             raise ValueError(f"unit: expected one of {', '.join(UNITS)}, got {self.unit!r}")
         if self.fill not in FILLS:

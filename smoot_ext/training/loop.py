@@ -17,8 +17,8 @@
 A NaN or infinite loss stops the run with :class:`NonFiniteLoss` before the step is applied;
 the last checkpoint (the last finished epoch) is left as it was.
 
-``train`` first makes glibc's malloc keep freed memory for reuse (:func:`keep_freed_memory`):
-the process holds on to its peak heap instead of faulting in its activations afresh every step.
+On a CPU, call :func:`smoot_ext.allocator.keep_freed_memory` once per process first (the
+command-line front ends do): it is a process-wide setting, so ``train`` leaves it to its caller.
 
 Under torchrun (``WORLD_SIZE`` > 1) it joins the process group (gloo on CPU, NCCL on CUDA),
 wraps the model in DDP, gives each rank a disjoint share of every epoch's samples and makes the
@@ -27,7 +27,6 @@ k vector consistent after each epoch (:meth:`SaliencyGuidedTraining.sync_k`); ra
 from __future__ import annotations
 
 import csv
-import ctypes
 import json
 import os
 import random
@@ -137,33 +136,6 @@ class TrainConfig(GuidedConfig):
         return GuidedConfig(**{**step, "alpha": alpha})
 
 
-# glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-
-
-def keep_freed_memory() -> bool:
-    """Makes glibc's malloc reuse freed memory instead of returning it to the kernel.
-
-    By default glibc serves every allocation above its mmap threshold (at most 32 MB: a conv
-    activation of a few hundred images) by a fresh mmap and unmaps it when freed, and trims the
-    heap's free top, so each step faults in and zeroes its large tensors again: kernel time on
-    every step. With mmap off and trimming off, freed blocks are reused; the process keeps its
-    peak heap, as PyTorch's CUDA caching allocator keeps GPU memory. Process-wide and permanent.
-    Skipped (returns False) where the C library is not glibc, or where the environment already
-    sets glibc's malloc options (``MALLOC_*`` variables, ``GLIBC_TUNABLES``): those win.
-    """
-    if any(k.startswith("MALLOC_") for k in os.environ) or "glibc.malloc" in os.environ.get(
-            "GLIBC_TUNABLES", ""):
-        return False
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION"):
-            return False
-        libc = ctypes.CDLL("libc.so.6")
-    except (ValueError, OSError, AttributeError):  # no confstr name, no glibc
-        return False
-    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
-
-
 def _device(name: str, local_rank: int) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -216,7 +188,7 @@ def _all_sum(values: list[float], device, world: int) -> list[float]:
 
 
 @torch.no_grad()
-def evaluate(model, dataset, device, batch_size: int, rank: int = 0, world: int = 1):
+def test_loss_and_accuracy(model, dataset, device, batch_size: int, rank: int = 0, world: int = 1):
     """(mean cross-entropy, accuracy) of ``model`` on ``dataset``, shared out over the ranks."""
     was_training = model.training
     model.eval()
@@ -269,7 +241,6 @@ def _check_finite(loss_sum: torch.Tensor, world: int) -> bool:
 def train(config: TrainConfig) -> TrainResult:
     """Trains as ``config`` says (see the module docstring)."""
     cfg = config.resolved()
-    keep_freed_memory()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -371,7 +342,7 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
             opt.step()
         sgt.sync_k()
         totals = _all_sum(sums.tolist() + [seen], device, world)
-        test_loss, test_acc = evaluate(sgt.inner, bundle.test, device, cfg.batch_size, rank, world)
+        test_loss, test_acc = test_loss_and_accuracy(sgt.inner, bundle.test, device, cfg.batch_size, rank, world)
         k = sgt.k_stats()
         row = {"epoch": epoch + 1, "train_loss": totals[0] / totals[4], "train_ce": totals[1] / totals[4],
                "train_kl": totals[2] / totals[4], "train_acc": totals[3] / totals[4],
@@ -394,9 +365,10 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
                   f"{100 * test_acc:.2f}%, k min/median/max {k['min']:.0f}/{k['median']:.0f}/"
                   f"{k['max']:.0f}, {row['time_s']:.1f}s", file=sys.stderr)
     if rank == 0 and history:
-        from ..plots import plot_curves, plot_k_histogram
+        from .figures import plot_k_histogram, plot_training_curves
 
-        plot_curves(history, os.path.join(cfg.out, "curves.png"), title=f"{cfg.dataset} {cfg.model} {cfg.method}")
+        plot_training_curves(history, os.path.join(cfg.out, "curves.png"),
+                             title=f"{cfg.dataset} {cfg.model} {cfg.method}")
         plot_k_histogram(sgt.k, os.path.join(cfg.out, "k_hist.png"), num_units=sgt.num_units,
                          kmin=sgt.kmin, kmax=sgt.kmax, title=f"k after epoch {history[-1]['epoch']}")
     return TrainResult(history, model, sgt)

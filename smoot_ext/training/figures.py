@@ -1,7 +1,7 @@
 """PNG plots of a training run: learning curves and the SMOOT k histogram (matplotlib, Agg)."""
 from __future__ import annotations
 
-from ._extras import require
+from .._extras import require
 
 require("train", "matplotlib")
 
@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 
-def plot_curves(history: list[dict], path: str, title: str = "") -> None:
+def plot_training_curves(history: list[dict], path: str, title: str = "") -> None:
     """Train loss, test accuracy and k min/median/max against the epoch."""
     epochs = [r["epoch"] for r in history]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))

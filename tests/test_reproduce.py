@@ -1,0 +1,104 @@
+"""smoot-reproduce (smoot_ext.cli.reproduce) and the comparison over seeds it writes
+(smoot_ext.evaluation.comparison): intervals, pairing by seed, resumable score files."""
+import json
+import math
+
+import pytest
+from scipy import stats
+
+from smoot_ext.cli import reproduce
+from smoot_ext.evaluation import comparison
+from smoot_ext.training.checkpoint import load_model
+
+
+def _record(run: str, method: str, seed: int, srg: float, acc: float, k_median: float = 300.0) -> dict:
+    block = {"accuracy": {"srg": {"mean": srg}, "auc_morf": {"mean": 50.0 - srg / 2}, "auc_lerf": {"mean": 50.0}}}
+    return {"run": run, "method": method, "k_rounding": "trunc" if run.endswith("trunc") else "floor",
+            "seed": seed, "epochs": 3,
+            "history": [{"epoch": e, "test_acc": acc, "k_min": 200.0, "k_median": k_median + e, "k_max": 400.0}
+                        for e in (1, 2, 3)],
+            "scores": {"uniform": {"num_test": 10, "levels": [0.0, 0.5], "methods": {"saliency": block}}}}
+
+
+def _t_half(values, confidence=0.95):
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
+
+
+def test_intervals_over_seeds_and_paired_differences():
+    a = {0: 10.0, 1: 12.0, 2: 14.0}
+    b = {0: 11.0, 1: 14.0, 2: 15.0}
+    found = {"sgt": {s: _record("sgt", "sgt", s, v, 0.9) for s, v in a.items()},
+             "smoot": {s: _record("smoot", "smoot", s, v, 0.9) for s, v in b.items()}}
+    summary = comparison.summarise_runs(found)
+    q = [r for r in summary["runs"]["smoot"]["quantities"] if r["statistic"] == "srg"][0]
+    assert q["n"] == 3 and q["mean"] == pytest.approx(40 / 3)
+    assert q["hi"] - q["mean"] == pytest.approx(_t_half(list(b.values())))
+    d = [d for d in summary["differences"] if d["statistic"] == "srg"][0]
+    assert (d["a"], d["b"]) == ("sgt", "smoot") and d["mean"] == pytest.approx(4 / 3)
+    # Paired over seeds: the differences 1, 2, 1; narrower than Welch's, which ignores the pairing.
+    assert d["paired"]["hi"] - d["paired"]["mean"] == pytest.approx(_t_half([1.0, 2.0, 1.0]))
+    assert d["paired"]["hi"] - d["paired"]["lo"] < d["welch"]["hi"] - d["welch"]["lo"]
+    assert d["paired"]["seeds"] == [0, 1, 2]
+    # SMOOT's final k per seed; the markdown has every run and statistic.
+    k = [r for r in summary["runs"]["smoot"]["quantities"] if r["statistic"] == "k_median"][0]
+    assert k["values"] == [303.0, 303.0, 303.0]
+    text = comparison.markdown(summary)
+    assert "| smoot - sgt | saliency uniform accuracy srg | 1.33 |" in text
+
+
+def test_one_seed_has_no_interval_and_unpaired_seeds_no_paired_interval():
+    found = {"baseline": {0: _record("baseline", "baseline", 0, 5.0, 0.8)},
+             "sgt": {1: _record("sgt", "sgt", 1, 6.0, 0.8), 2: _record("sgt", "sgt", 2, 7.0, 0.8)}}
+    summary = comparison.summarise_runs(found)
+    acc = [r for r in summary["runs"]["baseline"]["quantities"] if r["kind"] == "accuracy"][0]
+    assert "lo" not in acc and acc["mean"] == pytest.approx(80.0)
+    assert not [r for r in summary["runs"]["baseline"]["quantities"] if r["kind"] == "k"]
+    d = [d for d in summary["differences"] if d["statistic"] == "srg"][0]
+    assert "paired" not in d and "welch" not in d and d["mean"] == pytest.approx(1.5)
+    assert "5.00 (1 seed)" in comparison.markdown(summary)
+
+
+def test_run_names():
+    assert [comparison.run_name(m, r) for m, r in [("smoot", "floor"), ("smoot", "trunc"), ("sgt", "trunc")]] == \
+        ["smoot", "smoot-trunc", "sgt"]
+
+
+def test_reproduce_over_seeds_then_skips_what_is_done(tmp_path, capsys):
+    out, results = tmp_path / "runs", tmp_path / "results"
+    argv = ["--dataset", "digits", "--training", "sgt", "smoot", "--k-rounding", "floor", "trunc",
+            "--epochs", "1", "--seeds", "0", "1", "--num-test", "60", "--ig-num-test", "20", "--ig-steps", "4",
+            "--threads", "1", "--no-progress", "--out", str(out), "--results", str(results)]
+    assert reproduce.main(argv) == 0
+    runs = ("sgt", "smoot", "smoot-trunc")
+    for run in runs:
+        for seed in (0, 1):
+            record = json.loads((results / run / f"seed{seed}.json").read_text())
+            assert (record["run"], record["seed"], record["epochs"]) == (run, seed, 1)
+            assert len(record["history"]) == 1
+            ig = record["scores"]["uniform"]
+            assert ig["num_test"] == {"saliency": 60, "random": 60, "integrated_gradients": 20}
+            assert set(ig["methods"]) >= {"saliency", "integrated_gradients"}
+            _, meta = load_model(str(out / run / f"seed{seed}" / "checkpoint.pt"))
+            assert meta["config"]["k_rounding"] == ("trunc" if run == "smoot-trunc" else "floor")
+            assert meta["config"]["seed"] == seed
+    summary = json.loads((results / "summary.json").read_text())
+    assert list(summary["runs"]) == list(runs) and summary["runs"]["smoot"]["seeds"] == [0, 1]
+    for png in ("k_trajectories.png", "curves_saliency_uniform.png", "smoot/saliency_saliency.png"):
+        assert (results / png).stat().st_size > 0
+    before = {p: p.stat().st_mtime_ns for p in results.glob("*/seed*.json")}
+    capsys.readouterr()
+    assert reproduce.main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in results.glob("*/seed*.json")} == before
+    assert capsys.readouterr().err.count(": done (") == 6
+
+
+def test_bad_options_name_the_option(tmp_path, capsys):
+    for argv, message in ((["--seeds", "1", "1"], "--seeds: each seed at most once, got [1, 1]"),
+                          (["--epochs", "0"], "--epochs: expected an integer >= 1, got 0"),
+                          (["--k-rounding", "round"], "--k-rounding: invalid choice: 'round'")):
+        with pytest.raises(SystemExit):
+            reproduce.main(argv + ["--dataset", "digits", "--out", str(tmp_path)])
+        assert message in capsys.readouterr().err
