@@ -70,6 +70,7 @@ def test_reproduce_over_seeds_then_skips_what_is_done(tmp_path, capsys):
     out, results = tmp_path / "runs", tmp_path / "results"
     argv = ["--dataset", "digits", "--training", "sgt", "smoot", "--k-rounding", "floor", "trunc",
             "--epochs", "1", "--seeds", "0", "1", "--num-test", "60", "--ig-num-test", "20", "--ig-steps", "4",
+            "--fills", "uniform", "road",
             "--threads", "1", "--no-progress", "--out", str(out), "--results", str(results)]
     assert reproduce.main(argv) == 0
     runs = ("sgt", "smoot", "smoot-trunc")
@@ -81,6 +82,11 @@ def test_reproduce_over_seeds_then_skips_what_is_done(tmp_path, capsys):
             ig = record["scores"]["uniform"]
             assert ig["num_test"] == {"saliency": 60, "random": 60, "integrated_gradients": 20}
             assert set(ig["methods"]) >= {"saliency", "integrated_gradients"}
+            road = record["scores"]["road"]  # the random order once, with the first fill
+            assert road["num_test"] == {"saliency": 60, "integrated_gradients": 20}
+            assert road["methods"]["saliency"]["accuracy"]["srg"]["mean"] == pytest.approx(
+                road["methods"]["saliency"]["accuracy"]["auc_lerf"]["mean"]
+                - road["methods"]["saliency"]["accuracy"]["auc_morf"]["mean"], abs=1e-9)
             _, meta = load_model(str(out / run / f"seed{seed}" / "checkpoint.pt"))
             assert meta["config"]["k_rounding"] == ("trunc" if run == "smoot-trunc" else "floor")
             assert meta["config"]["seed"] == seed

@@ -11,7 +11,8 @@ its checkpoint up to --epochs, so the paper's scale is the same command with --e
 
 Each final checkpoint is then scored (smoot-evaluate's pipeline, into <out>/<run>/seed<S>/eval-*)
 with every --fills imputation: --methods on --num-test test images (0 = all), except
-integrated_gradients on --ig-num-test (a seeded subset, the same for every run). The small
+integrated_gradients on --ig-num-test (a seeded subset, the same for every run); MoRF and LeRF
+everywhere, the random order with the first fill only. The small
 result, <results>/<run>/seed<S>.json (history, k per epoch, AUCs, SRG), is written when the run
 is complete; a run whose file already holds this many epochs and these settings is skipped, so
 an interrupted comparison continues where it stopped. Last, <results>/summary.{md,json,csv} and
@@ -99,12 +100,20 @@ def evaluation_passes(args) -> list[tuple[list[str], int | None]]:
     return passes
 
 
+def orders_of(args, fill: str, pass_index: int) -> list[str]:
+    """The random order (the same for every saliency method) once: in the first pass of the
+    first fill; elsewhere MoRF and LeRF, which are all SRG needs."""
+    first = fill == args.fills[0] and pass_index == 0
+    return [o for o in ORDERS if first or o != RANDOM]
+
+
 def settings(args) -> dict:
     """What a score file must match to count as done (besides its epochs)."""
     return {"dataset": args.dataset, "subset": args.subset, "batch_size": args.batch_size,
             "methods": sorted(args.methods), "fills": sorted(args.fills), "percentages": list(args.percentages),
             "num_test": args.num_test, "ig_num_test": args.ig_num_test, "eval_seed": args.eval_seed,
-            "ig_steps": args.ig_steps}
+            "ig_steps": args.ig_steps,
+            "orders": {f: [orders_of(args, f, i) for i in range(len(evaluation_passes(args)))] for f in args.fills}}
 
 
 def is_done(path: Path, args) -> bool:
@@ -140,7 +149,7 @@ def one_run(args, run: str, method: str, rounding: str, seed: int) -> None:
             results = run_evaluation(
                 [f"{run}={ckpt}"], out=eval_dir, methods=methods, percentages=args.percentages, fill=fill,
                 data_dir=args.data_dir, num_test=num_test, seed=args.eval_seed, progress=args.progress,
-                orders=None if i == 0 else [o for o in ORDERS if o != RANDOM],  # the random order once
+                orders=orders_of(args, fill, i),
                 device=args.device, attribution=AttributionConfig(ig_steps=args.ig_steps))
             part = compact_scores(results)
             part["num_test"] = {m: part["num_test"] for m in part["methods"]}
