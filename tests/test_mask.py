@@ -559,9 +559,10 @@ fill = build(mask._fill_kernel, dict(x_ptr="*fp32", mask_ptr="*i1", k_ptr="*i64"
              part_ptr="*fp64", out_ptr="*fp32", BG="i32", G="i32", M="i32", tiles="i32",
              stat_tiles="i32", seed="i64", offset="i64", value="fp32"),
              dict(FILL=0, ROWS=1, GROUPS=512, STAT_TILES=32, ROUND_EACH=True), num_warps=4)
-build(update_k._update_k_kernel, dict(logits_ptr="*fp32", masked_ptr="*fp32", k_ptr="*i64",
-      k_new_ptr="*i64", delta_ptr="*fp32", C="i32", n_top="i32", alpha="fp32",
-      one_minus_alpha="fp32", mu="fp32", kmin="i32", kmax="i32"), dict(BLOCK=16))
+for trunc in (False, True):
+    build(update_k._update_k_kernel, dict(logits_ptr="*fp32", masked_ptr="*fp32", k_ptr="*i64",
+          k_new_ptr="*i64", delta_ptr="*fp32", C="i32", n_top="i32", alpha="fp32",
+          one_minus_alpha="fp32", mu="fp32", kmin="i32", kmax="i32"), dict(BLOCK=16, TRUNC=trunc))
 path = os.path.join(os.environ["TMP_DIR"], "fill.cubin")
 open(path, "wb").write(fill.asm["cubin"])
 nvdisasm = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "nvdisasm")
