@@ -108,3 +108,11 @@ def test_bad_options_name_the_option(tmp_path, capsys):
         with pytest.raises(SystemExit):
             reproduce.main(argv + ["--dataset", "digits", "--out", str(tmp_path)])
         assert message in capsys.readouterr().err
+
+
+def test_a_model_scored_on_another_test_set_is_an_error():
+    history = [{"test_acc": 0.98}]
+    reproduce.check_same_test_set({"accuracy": {"mean": 97.6}}, history, None, "c.pt")  # a few flips
+    reproduce.check_same_test_set({"accuracy": {"mean": 15.0}}, history, 1000, "c.pt")  # a subset: not comparable
+    with pytest.raises(ValueError, match=r"c.pt: accuracy 15.00% on the evaluation's test set, but 98.00%"):
+        reproduce.check_same_test_set({"accuracy": {"mean": 15.0}}, history, None, "c.pt")

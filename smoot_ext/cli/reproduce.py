@@ -128,6 +128,15 @@ def read_history(run_dir: str) -> list[dict]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
 
+def check_same_test_set(part: dict, history: list[dict], num_test: int | None, ckpt: str) -> None:
+    """The evaluation's clean accuracy on the whole test set is the trainer's last test accuracy
+    (to a few flipped predictions): otherwise the model is being scored on another task."""
+    trained = 100.0 * history[-1]["test_acc"]
+    if num_test is None and abs(part["accuracy"]["mean"] - trained) > 1.0:
+        raise ValueError(f"{ckpt}: accuracy {part['accuracy']['mean']:.2f}% on the evaluation's test set, but "
+                         f"{trained:.2f}% when it was trained: the two test sets differ")
+
+
 def one_run(args, run: str, method: str, rounding: str, seed: int) -> None:
     run_dir = os.path.join(args.out, run, f"seed{seed}")
     ckpt = os.path.join(run_dir, "checkpoint.pt")
@@ -152,6 +161,7 @@ def one_run(args, run: str, method: str, rounding: str, seed: int) -> None:
                 orders=orders_of(args, fill, i),
                 device=args.device, attribution=AttributionConfig(ig_steps=args.ig_steps))
             part = compact_scores(results)
+            check_same_test_set(part, read_history(run_dir), num_test, ckpt)
             part["num_test"] = {m: part["num_test"] for m in part["methods"]}
             if scores[fill] is None:
                 scores[fill] = part
