@@ -13,4 +13,4 @@ if [ -z "${CUDA_HOME:-}" ] && [ -x /usr/local/cuda/bin/nvcc ]; then export CUDA_
 pip install -q setuptools wheel ninja
 pip install -q torch==2.14.1 torchvision==0.29.1
 pip install -q --no-build-isolation -e ".[$EXTRAS]"
-python -m smoot_ext.info | head -2
+python -m smoot_ext.info | sed -n 1,2p  # sed reads it all: no broken pipe under pipefail
