@@ -99,6 +99,18 @@ def test_reproduce_over_seeds_then_skips_what_is_done(tmp_path, capsys):
     assert reproduce.main(argv) == 0
     assert {p: p.stat().st_mtime_ns for p in results.glob("*/seed*.json")} == before
     assert capsys.readouterr().err.count(": done (") == 6
+    # A third seed, not run: --compare-only leaves it out and compares what is done.
+    (results / "summary.json").unlink()
+    assert reproduce.main(argv[:argv.index("--seeds")] + ["--seeds", "0", "1", "2"] + argv[argv.index("--seeds") + 3:]
+                          + ["--compare-only"]) == 0
+    assert capsys.readouterr().err.count("seed 2: not done, left out") == 3
+    assert not (out / "sgt" / "seed2").exists()
+    assert json.loads((results / "summary.json").read_text())["runs"]["smoot"]["seeds"] == [0, 1]
+    # Another epoch count: those files are not done for it, and nothing else is.
+    with pytest.raises(SystemExit):
+        reproduce.main([a if a != "1" or argv[i - 1] != "--epochs" else "2" for i, a in enumerate(argv)]
+                       + ["--compare-only"])
+    assert "--results: no finished score file in" in capsys.readouterr().err
 
 
 def test_bad_options_name_the_option(tmp_path, capsys):

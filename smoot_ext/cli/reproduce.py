@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--device", default="cpu")
     a("--threads", type=int, default=0, help="torch CPU threads, 0 = torch's default")
     a("--no-progress", dest="progress", action="store_false")
+    a("--compare-only", action="store_true",
+      help="train and score nothing: compare the runs whose score files are done (while a long comparison "
+           "still runs elsewhere, or after it was stopped)")
     a("--out", default="runs/reproduce", help="training runs and full evaluation reports (default: %(default)s)")
     a("--results", help="the small per-run score files and the summary (default: <out>/results)")
     return p
@@ -195,11 +198,17 @@ def main(argv=None) -> int:
             for run, method, rounding in planned_runs(args):
                 if is_done(score_path(args.results, run, seed), args):
                     print(f"== {run}, seed {seed}: done ({score_path(args.results, run, seed)})", file=sys.stderr)
-                    continue
-                one_run(args, run, method, rounding, seed)
+                elif args.compare_only:
+                    print(f"== {run}, seed {seed}: not done, left out", file=sys.stderr)
+                else:
+                    one_run(args, run, method, rounding, seed)
         found = read_score_files(args.results)
-        found = {run: {s: rec for s, rec in sorted(found[run].items()) if s in args.seeds}
+        found = {run: {s: rec for s, rec in sorted(found[run].items())
+                       if s in args.seeds and is_done(score_path(args.results, run, s), args)}
                  for run, _, _ in planned_runs(args) if run in found}
+        found = {run: records for run, records in found.items() if records}
+        if not found:
+            raise ValueError(f"--results: no finished score file in {args.results} for these settings")
         summary = summarise_runs(found)
         files = (write_summary(summary, args.results) + plot_k_trajectories(summary, Path(args.results))
                  + plot_removal_curves_over_seeds(found, Path(args.results)))
