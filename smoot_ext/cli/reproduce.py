@@ -19,7 +19,6 @@ an interrupted comparison continues where it stopped. Last, <results>/summary.{m
 plots compare the runs over seeds (smoot_ext.evaluation.comparison).
 """
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -119,16 +118,13 @@ def settings(args) -> dict:
             "orders": {f: [orders_of(args, f, i) for i in range(len(evaluation_passes(args)))] for f in args.fills}}
 
 
-def is_done(path: Path, args) -> bool:
-    if not path.is_file():
-        return False
-    record = json.loads(path.read_text())
+def matches(record: dict, args) -> bool:
+    """A score file's record is done for this command: the same epochs and settings."""
     return record.get("epochs") == args.epochs and record.get("settings") == settings(args)
 
 
-def read_history(run_dir: str) -> list[dict]:
-    with open(os.path.join(run_dir, "metrics.csv")) as f:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+def is_done(path: Path, args) -> bool:
+    return path.is_file() and matches(json.loads(path.read_text()), args)
 
 
 def check_same_test_set(part: dict, history: list[dict], num_test: int | None, ckpt: str) -> None:
@@ -144,10 +140,10 @@ def one_run(args, run: str, method: str, rounding: str, seed: int) -> None:
     run_dir = os.path.join(args.out, run, f"seed{seed}")
     ckpt = os.path.join(run_dir, "checkpoint.pt")
     print(f"== training {run}, seed {seed} -> {run_dir}", file=sys.stderr)
-    train(TrainConfig(dataset=args.dataset, data_dir=args.data_dir, method=method, k_rounding=rounding,
+    history = train(TrainConfig(dataset=args.dataset, data_dir=args.data_dir, method=method, k_rounding=rounding,
                       epochs=args.epochs, subset=args.subset, batch_size=args.batch_size, seed=seed,
                       device=args.device, threads=args.threads, progress=args.progress, out=run_dir,
-                      resume=os.path.isfile(ckpt)))
+                      resume=os.path.isfile(ckpt))).history
     scores, figures = {}, {}
     for fill in args.fills:
         scores[fill] = None
@@ -164,7 +160,7 @@ def one_run(args, run: str, method: str, rounding: str, seed: int) -> None:
                 orders=orders_of(args, fill, i),
                 device=args.device, attribution=AttributionConfig(ig_steps=args.ig_steps))
             part = compact_scores(results)
-            check_same_test_set(part, read_history(run_dir), num_test, ckpt)
+            check_same_test_set(part, history, num_test, ckpt)
             part["num_test"] = {m: part["num_test"] for m in part["methods"]}
             if scores[fill] is None:
                 scores[fill] = part
@@ -175,7 +171,7 @@ def one_run(args, run: str, method: str, rounding: str, seed: int) -> None:
             figures.update({Path(f).name: f for f in results["files"]["figures"] if "saliency_" in f})
     path = score_path(args.results, run, seed)
     write_score_file(path, {"run": run, "method": method, "k_rounding": rounding, "seed": seed,
-                            "epochs": args.epochs, "settings": settings(args), "history": read_history(run_dir),
+                            "epochs": args.epochs, "settings": settings(args), "history": history,
                             "scores": scores})
     if seed == min(args.seeds):  # one seed's saliency maps per run: PNGs are not small
         for name, src in figures.items():
@@ -204,7 +200,7 @@ def main(argv=None) -> int:
                     one_run(args, run, method, rounding, seed)
         found = read_score_files(args.results)
         found = {run: {s: rec for s, rec in sorted(found[run].items())
-                       if s in args.seeds and is_done(score_path(args.results, run, s), args)}
+                       if s in args.seeds and matches(rec, args)}
                  for run, _, _ in planned_runs(args) if run in found}
         found = {run: records for run, records in found.items() if records}
         if not found:

@@ -64,9 +64,9 @@ def read_score_files(results: str | Path) -> dict[str, dict[int, dict]]:
     return found
 
 
-def _values(records: dict[int, dict], get) -> tuple[list[int], np.ndarray]:
-    seeds = sorted(records)
-    return seeds, np.array([get(records[s]) for s in seeds], dtype=np.float64)
+def _values(records: dict[int, dict], get) -> np.ndarray:
+    """One quantity of every seed, in seed order."""
+    return np.array([get(records[s]) for s in sorted(records)], dtype=np.float64)
 
 
 def _interval(values: np.ndarray, confidence: float) -> dict:
@@ -114,7 +114,7 @@ def summarise_runs(found: dict[str, dict[int, dict]], confidence: float = DEFAUL
     for run, records in found.items():
         rows = []
         for key, get in getters[run].items():
-            _, values = _values(records, get)
+            values = _values(records, get)
             rows.append({"kind": key[0], "fill": key[1], "method": key[2], "metric": key[3], "statistic": key[4],
                          **_interval(values, confidence)})
         first = next(iter(records.values()))
@@ -125,8 +125,7 @@ def summarise_runs(found: dict[str, dict[int, dict]], confidence: float = DEFAUL
         for key in set(getters[a]) & set(getters[b]):
             if key[0] not in ("accuracy", "score", "localisation"):
                 continue
-            va = np.array([getters[a][key](found[a][s]) for s in sorted(found[a])])
-            vb = np.array([getters[b][key](found[b][s]) for s in sorted(found[b])])
+            va, vb = _values(found[a], getters[a][key]), _values(found[b], getters[b][key])
             d = {"a": a, "b": b, "kind": key[0], "fill": key[1], "method": key[2], "metric": key[3],
                  "statistic": key[4], "mean": float(vb.mean() - va.mean())}
             if len(common) > 1:
