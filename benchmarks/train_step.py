@@ -9,17 +9,21 @@ compulsory work, interleaved in one run (paper CNN, MNIST, batches of 256 and 51
 Every entry but the floor is a whole update (loss, backward, Adadelta step) on its own copy of
 the model (same initial weights), on the same batch:
 
-- ``baseline``, ``sgt``, ``smoot``: smoot_ext's steps (``SaliencyGuidedTraining.loss``);
+- ``baseline``, ``sgt``, ``smoot``: smoot_ext's steps (``SaliencyGuidedTraining.loss``; the
+  paper CNN's trunk forwarded once for x, for the saliency and the training loss);
+- ``sgt_3fwd``, ``smoot_3fwd``: the same with ``reuse_trunk=False``: three whole forwards of B
+  (saliency, x, x_masked), bit for bit the same update;
 - ``sgt_shared``, ``smoot_shared``: the same with ``shared_forward=True`` (saliency from the
   training forward; with the paper CNN's dropout the ranking sees train mode);
-- ``sgt_2B``: the SGT step as it was, with one forward of ``[x; x_masked]`` (2B);
+- ``sgt_2B``: the SGT step as it was first, with one forward of ``[x; x_masked]`` (2B);
 - ``peer``: the step of the official SGT code (ayaabdelsalam91/saliency_guided_training, its
   README settings: signed gradient, 50% masked, random fill), as :func:`peer_step` describes;
 - ``peer_glibc``: the same step in a child process left on glibc's default allocator, as the
   official script runs (only with ``--allocator kept``, the default);
 - ``floor``: the compulsory work, timed in parts: the saliency forward of B (eval mode, graph
   kept), its input-only backward, the train-mode forwards and the backward of the clean and
-  masked batches, and the optimizer step every entry pays; the floor is their sum.
+  masked batches, and the optimizer step every entry pays; the floor is their sum. It bounds
+  the steps with three forwards: the default steps share the trunk's forward and go below it.
 
 ``--allocator kept`` (default) runs this process as ``smoot-train`` runs: glibc's malloc keeps
 freed memory (``smoot_ext.allocator.keep_freed_memory``), for every entry here, the peer
@@ -56,7 +60,8 @@ from smoot_ext.models import build_model
 from smoot_ext.training.guided import GuidedConfig, SaliencyGuidedTraining
 from smoot_ext.training.saliency import input_gradient
 
-STEPS = ("baseline", "sgt", "smoot", "sgt_shared", "smoot_shared", "sgt_2B", "peer", "peer_glibc")
+STEPS = ("baseline", "sgt", "smoot", "sgt_3fwd", "smoot_3fwd", "sgt_shared", "smoot_shared", "sgt_2B",
+         "peer", "peer_glibc")
 ENTRIES = STEPS + ("floor",)
 FLOOR_PARTS = ("saliency_forward", "input_backward", "train_forward_backward", "optimizer_step")
 # The CSV's columns after record.environment()'s: per table, then per entry.
@@ -297,7 +302,8 @@ def run_one(device, args, data) -> dict:
             entries[name] = floor_parts(x, y, device, args.compile)
         else:
             method, _, variant = name.partition("_")
-            entries[name], sgt = guided_step(method, x, y, shared_forward=variant == "shared", **kw)
+            entries[name], sgt = guided_step(method, x, y, shared_forward=variant == "shared",
+                                             reuse_trunk=variant == "", **kw)
             sgt.one_forward = sgt.one_forward or variant == "2B"
     try:
         rec = measure(entries, device, args.rounds, args.warmup)

@@ -55,12 +55,17 @@ class PaperCNN(nn.Module):
         self.relu1, self.relu2, self.relu3 = nn.ReLU(), nn.ReLU(), nn.ReLU()
         self.pool = nn.MaxPool2d(2)
 
+    def trunk(self, x):
+        """The convolutions: no mode-dependent layer, so train and eval mode agree (the step of
+        SaliencyGuidedTraining forwards them once for the saliency and the training loss)."""
+        return self.pool(self.relu2(self.conv2(self.relu1(self.conv1(x)))))
+
+    def head(self, h):
+        x = torch.flatten(self.drop1(h), 1)
+        return self.fc2(self.drop2(self.relu3(self.fc1(x))))
+
     def forward(self, x):
-        x = self.relu1(self.conv1(x))
-        x = self.pool(self.relu2(self.conv2(x)))
-        x = torch.flatten(self.drop1(x), 1)
-        x = self.drop2(self.relu3(self.fc1(x)))
-        return self.fc2(x)
+        return self.head(self.trunk(x))
 
 
 class _BasicBlock(nn.Module):

@@ -1,5 +1,6 @@
 """The training step's forwards: two of B by default (the old one of 2B where BatchNorm or DDP
-needs it), the same loss and gradients as the old formulation; the opt-in shared forward."""
+needs it), the same loss and gradients as the old formulation; a declared trunk forwarded once
+for x, bit for bit the same step; the opt-in shared forward."""
 import json
 import os
 import subprocess
@@ -81,14 +82,16 @@ def _record_calls(model):
 
 
 @pytest.mark.parametrize("method", ["sgt", "smoot"])
-@pytest.mark.parametrize("shared", [False, True])
-def test_step_gives_the_old_formulations_loss_gradients_and_k(method, shared):
+@pytest.mark.parametrize("variant", ["two_forwards", "reused_trunk", "shared"])
+def test_step_gives_the_old_formulations_loss_gradients_and_k(method, variant):
     # Without dropout the eval-mode saliency equals the train-mode one: the shared forward too
     # must reproduce the old step.
     model = _cnn(dropout=False)
     x, y = _batch()
     index = torch.arange(3, 3 + B)
-    sgt = _trainer(model, method, shared_forward=shared)
+    shared = variant == "shared"
+    sgt = _trainer(model, method, shared_forward=shared, reuse_trunk=variant == "reused_trunk")
+    assert sgt.reuse_trunk == (variant == "reused_trunk")
     k_before = None if sgt.k is None else sgt.k.clone()
     old_loss, old_grads, old_k = _old_step(model, sgt, x, y, index, sgt.generator.get_state(), k_before)
     calls = _record_calls(model)
@@ -98,11 +101,49 @@ def test_step_gives_the_old_formulations_loss_gradients_and_k(method, shared):
         torch.testing.assert_close(new, old, rtol=1e-4, atol=1e-6)
     if method == "smoot":
         assert torch.equal(sgt.k[index], old_k)
-    # Forwards of B only; x requires grad only where the saliency is taken from it.
-    if shared:
-        assert calls == [(True, B, True), (True, B, False)]
-    else:
-        assert calls == [(False, B, True), (True, B, False), (True, B, False)]
+    # Forwards of B only; x requires grad only where the saliency is taken from it. A reused
+    # trunk goes through model.trunk and model.head: forward runs for x_masked alone.
+    assert calls == {"shared": [(True, B, True), (True, B, False)],
+                     "reused_trunk": [(True, B, False)],
+                     "two_forwards": [(False, B, True), (True, B, False), (True, B, False)]}[variant]
+
+
+@pytest.mark.parametrize("method", ["sgt", "smoot"])
+def test_reused_trunk_is_the_same_step_bit_for_bit_with_dropout(method):
+    # The paper CNN as trained (dropout on): loss, gradients, k, the mask generator and the
+    # global RNG after the step (dropout's draws) all equal those of the step with three forwards.
+    x, y = _batch()
+    index = torch.arange(3, 3 + B)
+    got = []
+    for reuse in (False, True):
+        model = _cnn(dropout=True)
+        sgt = _trainer(model, method, reuse_trunk=reuse)
+        conv1 = _record_calls(model.conv1)
+        torch.manual_seed(5)
+        loss, grads = _new_step(model, sgt, x, y, index)
+        got.append((loss, grads, None if sgt.k is None else sgt.k.clone(),
+                    sgt.generator.get_state(), torch.get_rng_state(), conv1))
+    (loss0, grads0, k0, gen0, rng0, conv0), (loss1, grads1, k1, gen1, rng1, conv1) = got
+    assert torch.equal(loss1, loss0)
+    assert all(torch.equal(a, b) for a, b in zip(grads1, grads0))
+    assert k0 is None or torch.equal(k1, k0)
+    assert torch.equal(gen1, gen0) and torch.equal(rng1, rng0)
+    # One trunk forward fewer: x's (in train mode, requiring grad for the saliency) and x_masked's.
+    assert conv0 == [(False, B, True), (True, B, False), (True, B, False)]
+    assert conv1 == [(True, B, True), (True, B, False)]
+
+
+def test_trunk_is_reused_only_where_the_step_forwards_the_model_itself(one_rank_group):
+    def reuse(model, **kw):
+        return SaliencyGuidedTraining(model, GuidedConfig(method="sgt", **kw), num_samples=B,
+                                      input_shape=(1, SIDE, SIDE)).reuse_trunk
+    assert reuse(_cnn(True)) and not reuse(_cnn(True), reuse_trunk=False)
+    assert not reuse(_cnn(True), shared_forward=True)              # one forward of x already
+    assert not reuse(torch.nn.parallel.DistributedDataParallel(_cnn(True)))  # DDP: its own forward
+    assert not reuse(torch.compile(_cnn(True)))                    # compiled: its own forward
+    assert not reuse(build_model("resnet", 1, 10, SIDE))           # declares no trunk
+    with pytest.raises(ValueError, match="reuse_trunk: expected True or False, got 1"):
+        GuidedConfig(reuse_trunk=1).validate()
 
 
 def test_shared_forward_with_dropout_takes_the_saliency_in_train_mode():

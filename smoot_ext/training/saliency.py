@@ -9,14 +9,18 @@ def _check_target(x: torch.Tensor, target: torch.Tensor) -> None:
         raise ValueError(f"target: expected shape ({x.shape[0]},), got {tuple(target.shape)}")
 
 
+def _gradient(logits, xg, target, keep_graph: bool) -> torch.Tensor:
+    chosen = logits.gather(1, target.view(-1, 1).to(logits.device)).sum()
+    # inputs=xg: the backward computes the input gradient only, no weight gradients.
+    (grad,) = torch.autograd.grad(chosen, xg, retain_graph=keep_graph)
+    return grad
+
+
 def _forward_and_gradient(model, x, target, keep_graph: bool):
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
         logits = model(xg)
-        chosen = logits.gather(1, target.view(-1, 1).to(logits.device)).sum()
-        # inputs=xg: the backward computes the input gradient only, no weight gradients.
-        (grad,) = torch.autograd.grad(chosen, xg, retain_graph=keep_graph)
-    return logits, grad
+        return logits, _gradient(logits, xg, target, keep_graph)
 
 
 def input_gradient(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -46,3 +50,26 @@ def logits_and_input_gradient(model: torch.nn.Module, x: torch.Tensor,
     """
     _check_target(x, target)
     return _forward_and_gradient(model, x, target, keep_graph=True)
+
+
+def trunk_and_input_gradient(model: torch.nn.Module, x: torch.Tensor,
+                             target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(model.trunk(x), input_gradient(model, x, target))`` from one forward of the trunk.
+
+    For models that declare ``trunk(x)`` and ``head(h)``: ``forward(x) == head(trunk(x))`` with
+    no mode-dependent layer in the trunk (the paper CNN's convolutions). The head runs in eval
+    mode, so the gradient is :func:`input_gradient`'s; the trunk's output keeps its graph, and the
+    training forward of x continues from it (``model.head`` in train mode, in
+    :class:`.guided.SaliencyGuidedTraining`). Nothing is accumulated into the parameters' ``.grad``.
+    """
+    _check_target(x, target)
+    was_training = model.training
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        h = model.trunk(xg)
+        model.eval()
+        try:
+            logits = model.head(h)
+        finally:
+            model.train(was_training)
+        return h, _gradient(logits, xg, target, keep_graph=True)
