@@ -89,7 +89,7 @@ def epoch_parts(cfg: loop.TrainConfig) -> tuple[dict, list[float]]:
     inner_optimizer = loop._optimizer
     step_end = _Timer(loop, "_optimizer")
     with tempfile.TemporaryDirectory() as out, _Timer(loop, "make_loader") as start, \
-            _Timer(SaliencyGuidedTraining, "sync_k") as end, _Timer(loop, "evaluate") as test, \
+            _Timer(SaliencyGuidedTraining, "sync_k") as end, _Timer(loop, "test_loss_and_accuracy") as test, \
             _Timer(loop, "save_checkpoint") as ckpt, _Timer(loop, "_write_metrics") as metrics, \
             _Timer(SaliencyGuidedTraining, "loss") as step_start:
         loop._optimizer = optimizer
@@ -148,6 +148,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0 = torch's default")
     p.add_argument("--shared-forward", action="store_true", help="time the shared-forward step")
     p.add_argument("--json", help="also write the JSON result here")
+    p.add_argument("--results", default=record.RESULTS,
+                   help="append rows to <results>/epoch_overhead.csv, '' for none (default: %(default)s)")
     args = p.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     bad = sorted(set(methods) - set(TRAINING_METHODS))
@@ -214,7 +216,8 @@ def main(argv=None):
     scalars = {k: v for k, v in result.items() if k != "methods"}
     rows = [{**scalars, "method": m, **{k: v for k, v in med.items() if k != "repeats"}}
             for m, med in result["methods"].items()]
-    print(f"appended to {record.append('epoch_overhead', rows)}", file=sys.stderr)
+    if args.results:
+        print(f"appended to {record.append('epoch_overhead', rows, folder=args.results)}", file=sys.stderr)
     return result
 
 

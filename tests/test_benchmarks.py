@@ -1,0 +1,57 @@
+"""The CPU benchmarks run end to end on tiny inputs and report consistent numbers (each in its own
+process: they set glibc's allocator for the whole process). Timings themselves are not checked."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str, tmp_path) -> None:
+    env = {**os.environ, "SMOOT_DATA_DIR": str(tmp_path / "no-data")}  # random / built-in data
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_train_step_times_every_entry_and_records_them(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from train_step import ENTRIES, FLOOR_PARTS
+    finally:
+        sys.path.pop(0)
+    _run("train_step.py", "--devices", "cpu", "--batch-sizes", "8", "--rounds", "1", "--warmup", "0",
+         "--threads", "1", "--json", str(tmp_path / "ts.json"), "--results", str(tmp_path),
+         tmp_path=tmp_path)
+    run = json.loads((tmp_path / "ts.json").read_text())
+    (table,) = run["tables"]
+    entries = table["entries"]
+    parts = {f"floor.{p}" for p in FLOOR_PARTS}
+    assert set(entries) == set(ENTRIES) | parts
+    assert entries["baseline"]["vs_baseline"] == 1.0 and entries["peer"]["vs_peer"] == 1.0
+    assert all(e["median_ms"] > 0 for e in entries.values())
+    # One round: the floor's time is the sum of its parts.
+    total = sum(entries[p]["median_ms"] for p in parts)
+    assert abs(entries["floor"]["median_ms"] - total) <= 1e-6 * total
+    with open(tmp_path / "train_step.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["entry"] for r in rows] == list(entries) and all(r["commit"] for r in rows)
+
+
+def test_epoch_overhead_splits_an_epoch_into_its_parts(tmp_path):
+    _run("epoch_overhead.py", "--dataset", "digits", "--subset", "96", "--test-subset", "32",
+         "--batch-size", "32", "--repeats", "1", "--methods", "sgt,smoot", "--threads", "1",
+         "--json", str(tmp_path / "eo.json"), "--results", str(tmp_path), tmp_path=tmp_path)
+    result = json.loads((tmp_path / "eo.json").read_text())
+    assert result["steps"] == 3 and set(result["methods"]) == {"sgt", "smoot"}
+    for got in result["methods"].values():
+        (rep,) = got["repeats"]
+        assert set(rep["parts"]) >= {"steps", "loop", "test", "checkpoint"}
+        # The epoch holds its steps and more; the bare loop ran as many steps.
+        assert rep["epoch"] >= rep["parts"]["steps"][0] > 0 and rep["overhead"] >= 1.0
+        assert rep["alone"][0] > 0
+    with open(tmp_path / "epoch_overhead.csv", newline="") as f:
+        assert [r["method"] for r in csv.DictReader(f)] == ["sgt", "smoot"]
