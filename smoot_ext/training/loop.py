@@ -50,6 +50,7 @@ from ..models import MODELS, build_model
 from ..ops import BACKENDS
 from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from .guided import GuidedConfig, SaliencyGuidedTraining
+from .saliency import eval_mode
 
 OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
 # The paper trains 100 epochs; digits and synthetic are small enough to need far fewer.
@@ -190,17 +191,15 @@ def _all_sum(values: list[float], device, world: int) -> list[float]:
 @torch.no_grad()
 def test_loss_and_accuracy(model, dataset, device, batch_size: int, rank: int = 0, world: int = 1):
     """(mean cross-entropy, accuracy) of ``model`` on ``dataset``, shared out over the ranks."""
-    was_training = model.training
-    model.eval()
     loss = correct = 0.0
     idx = torch.arange(rank, len(dataset), world)
-    for part in idx.split(batch_size):
-        x, y, _ = dataset.__getitems__(part)
-        x, y = x.to(device), y.to(device)
-        logits = model(x)
-        loss += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-    model.train(was_training)
+    with eval_mode(model):
+        for part in idx.split(batch_size):
+            x, y, _ = dataset.__getitems__(part)
+            x, y = x.to(device), y.to(device)
+            logits = model(x)
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
     loss, correct = _all_sum([loss, correct], device, world)
     return loss / len(dataset), correct / len(dataset)
 

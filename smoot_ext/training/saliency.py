@@ -1,12 +1,25 @@
 """The saliency SGT and SMOOT rank pixels by: the input gradient of the target-class logit."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 
 def _check_target(x: torch.Tensor, target: torch.Tensor) -> None:
     if target.shape != (x.shape[0],):
         raise ValueError(f"target: expected shape ({x.shape[0]},), got {tuple(target.shape)}")
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
+    """The model in eval mode inside the block; its own mode restored after, even on an error."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def _gradient(logits, xg, target, keep_graph: bool) -> torch.Tensor:
@@ -31,12 +44,8 @@ def input_gradient(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor
     Only ``x`` gets a gradient: nothing is accumulated into the parameters' ``.grad``.
     """
     _check_target(x, target)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return _forward_and_gradient(model, x, target, keep_graph=False)[1]
-    finally:
-        model.train(was_training)
 
 
 def logits_and_input_gradient(model: torch.nn.Module, x: torch.Tensor,
@@ -63,13 +72,9 @@ def trunk_and_input_gradient(model: torch.nn.Module, x: torch.Tensor,
     :class:`.guided.SaliencyGuidedTraining`). Nothing is accumulated into the parameters' ``.grad``.
     """
     _check_target(x, target)
-    was_training = model.training
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
         h = model.trunk(xg)
-        model.eval()
-        try:
+        with eval_mode(model):
             logits = model.head(h)
-        finally:
-            model.train(was_training)
         return h, _gradient(logits, xg, target, keep_graph=True)
