@@ -13,13 +13,12 @@ import glob
 import json
 import os
 import sys
-import sysconfig
 
 from setuptools import find_packages, setup
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(ROOT, "build_backend"))
-from smoot_build import SUPPORTED_TORCH, environment_torch  # noqa: E402
+from smoot_build import SUPPORTED_TORCH, check_supported, environment_torch  # noqa: E402
 
 # torch looks for nvcc on PATH only; the toolkit's usual home is a better guess than none.
 if "CUDA_HOME" not in os.environ and os.path.exists("/usr/local/cuda/bin/nvcc"):
@@ -31,6 +30,7 @@ try:
 except ImportError as e:
     raise SystemExit(f"smoot_ext compiles against torch ({SUPPORTED_TORCH}): install torch first, or "
                      "let pip's build isolation install it (plain `pip install .`)") from e
+check_supported(torch.__version__)
 
 
 def _release(version: str) -> str:
@@ -78,8 +78,8 @@ def extensions(with_cuda: bool):
     if not with_cuda:
         return [cpp_extension.CppExtension("smoot_ext._C", sources,
                                            extra_compile_args={"cxx": cxx}, **kwargs)]
-    # ATen/cuda headers want cusparse.h etc., which ship in the nvidia pip wheels.
-    site = sysconfig.get_paths()["purelib"]
+    # ATen/cuda headers want cusparse.h etc., which ship in the nvidia pip wheels beside torch.
+    site = os.path.dirname(os.path.dirname(torch.__file__))
     kwargs["include_dirs"] += [d for d in glob.glob(os.path.join(site, "nvidia", "*", "include"))]
     nvcc = ["-O3", "--expt-relaxed-constexpr", "-lineinfo"]
     return [cpp_extension.CUDAExtension("smoot_ext._C", sources + _sources("csrc/cuda/*.cu"),
