@@ -48,12 +48,13 @@ k init / min / max are fractions of M (units per sample): ``floor(fraction * M)`
 
 Sequences (smoot_ext.models.sequences): ``input_shape`` is (T, D), or (T,) for token ids;
 ``unit="pixel"`` masks whole time steps (tokens), ``"feature"`` single elements. A model that
-declares ``embed(ids)`` and an ``embed_dim`` (not None) is masked in embedding space: the step embeds x (the embedding trains
-through both forwards), takes the saliency with respect to the embeddings and masks them, whole
-tokens at a time. ``lengths`` (one per training sample) makes the rest padding: the model gets
-``lengths=`` on every call, the mask leaves padding alone (docs/SPEC.md, Padding), and k init,
-min and max are fractions of each sample's own units: ``floor(fraction * n_i)`` with n_i its
-length (times D for ``"feature"``); SMOOT's k update is clamped to the sample's own bounds.
+declares ``embed(ids)`` and an ``embed_dim`` (not None) is masked in embedding space: the step
+embeds x (the embedding trains through both forwards), takes the saliency with respect to the
+embeddings and masks them, whole tokens at a time. ``lengths`` (one per training sample) makes
+the rest padding: the model gets ``lengths=`` on every call, the mask leaves padding alone
+(docs/SPEC.md, Padding), and k init, min and max are fractions of each sample's own units:
+``floor(fraction * n_i)`` with n_i its length (times D for ``"feature"``); SMOOT's k update is
+clamped to the sample's own bounds.
 """
 from __future__ import annotations
 
