@@ -9,7 +9,9 @@ Workloads (random data of the datasets' shapes, batches of --batch-size, 256 by 
 
 - ``cnn``: the paper CNN on 1x28x28 images (MNIST), pixels masked;
 - ``lstm``: the LSTM of smoot_ext.models.sequences on (T, D) = (50, 50) series (the time-series
-  benchmark's shape), time steps masked (``lstm``) or single elements (``lstm-feature``).
+  benchmark's shape), time steps masked (``lstm``) or single elements (``lstm-feature``);
+- ``bilstm-text``: the BiLSTM on padded token ids (T = 40, lengths 8..40, the text task's),
+  whole tokens masked in embedding space: the padded path of docs/SPEC.md (two op calls).
 
 For each workload and method (sgt, smoot) a round times, one after another: the whole step
 (``SaliencyGuidedTraining.loss``, backward, Adadelta step), ``smoot_ext.mask`` alone on that
@@ -36,9 +38,10 @@ from smoot_ext.models import build_model
 from smoot_ext.training.guided import GuidedConfig, SaliencyGuidedTraining
 from smoot_ext.training.saliency import input_gradient
 
-# name: (model, one sample's shape, mask unit)
-WORKLOADS = {"cnn": ("cnn", (1, 28, 28), "pixel"), "lstm": ("lstm", (50, 50), "pixel"),
-             "lstm-feature": ("lstm", (50, 50), "feature")}
+# name: (model, one sample's shape, mask unit, vocabulary size or None)
+WORKLOADS = {"cnn": ("cnn", (1, 28, 28), "pixel", None), "lstm": ("lstm", (50, 50), "pixel", None),
+             "lstm-feature": ("lstm", (50, 50), "feature", None),
+             "bilstm-text": ("bilstm", (40,), "pixel", 49)}
 METHODS = ("sgt", "smoot")
 
 
@@ -52,21 +55,27 @@ class Workload:
     """One model, method and batch on one device, with the three things a round times."""
 
     def __init__(self, name: str, method: str, batch: int, device: torch.device):
-        model_name, shape, unit = WORKLOADS[name]
+        model_name, shape, unit, vocab = WORKLOADS[name]
         torch.manual_seed(0)
-        in_ch, size = (shape[0], shape[1]) if len(shape) == 3 else (shape[1], shape[0])
-        self.model = build_model(model_name, in_ch, 10, size, pretrained=False).to(device)
+        in_ch, size = {3: (shape[0], shape[1]), 2: (shape[1], shape[0]), 1: (1, shape[0])}[len(shape)]
+        self.model = build_model(model_name, in_ch, 10, size, pretrained=False, vocab_size=vocab).to(device)
         self.opt = torch.optim.Adadelta(self.model.parameters(), lr=1.0)
+        lengths = None if vocab is None else torch.randint(8, shape[0] + 1, (batch,), device=device)
         self.sgt = SaliencyGuidedTraining(self.model, GuidedConfig(method=method, unit=unit),
-                                          num_samples=batch, input_shape=shape, device=device)
-        self.x = torch.randn(batch, *shape, device=device)
+                                          num_samples=batch, input_shape=shape, device=device, lengths=lengths)
+        self.x = (torch.randn(batch, *shape, device=device) if vocab is None else
+                  torch.randint(1, vocab, (batch, *shape), device=device))
         self.y = torch.randint(0, 10, (batch,), device=device)
         self.index = torch.arange(batch, device=device)
-        self.grad = input_gradient(self.model, self.x, self.y)
+        self.kw = {} if lengths is None else {"lengths": lengths}
+        # What the step masks: the batch, or its embeddings.
+        self.inputs = self.x if vocab is None else self.model.embed(self.x).detach()
+        self.grad = input_gradient(self.model, self.inputs, self.y, **self.kw)
         self.unit, self.method, self.device = unit, method, device
-        self.k = torch.full((batch,), self.sgt.k_init, dtype=torch.int64, device=device)
+        self.k = (torch.full((batch,), self.sgt.k_init, dtype=torch.int64, device=device) if lengths is None
+                  else lengths // 2)
         with torch.no_grad():
-            self.logits = self.model(self.x)
+            self.logits = self.model(self.x, **self.kw)
         self.logits_masked = self.logits + torch.randn_like(self.logits)
 
     def step(self):
@@ -76,7 +85,7 @@ class Workload:
         self.opt.step()
 
     def mask(self):
-        smoot_ext.mask(self.x, self.grad, self.k, unit=self.unit, generator=self.sgt.generator)
+        smoot_ext.mask(self.inputs, self.grad, self.k, unit=self.unit, generator=self.sgt.generator, **self.kw)
 
     def update_k(self):
         smoot_ext.update_k(self.logits, self.logits_masked, self.k, kmin=self.sgt.kmin, kmax=self.sgt.kmax)
@@ -128,7 +137,8 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = run([torch.device(d) for d in devices], args.batch_size, args.rounds, args.warmup)
-    print(f"{'device':6} {'workload':13} {'method':6} {'step ms':>9} {'mask ms':>9} {'share':>7} {'update_k share':>15}")
+    print(f"{'device':6} {'workload':13} {'method':6} {'step ms':>9} {'mask ms':>9} {'share':>7} "
+          f"{'update_k share':>15}")
     for r in rows:
         uk = f"{r['update_k_share']:.2%}" if r["update_k_share"] != "" else "-"
         print(f"{r['device']:6} {r['workload']:13} {r['method']:6} {r['step_ms']:9.2f} {r['mask_ms']:9.3f} "

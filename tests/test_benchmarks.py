@@ -62,7 +62,7 @@ def test_mask_share_gives_each_workloads_share(tmp_path):
          "--threads", "1", "--json", str(tmp_path / "ms.json"), "--results", str(tmp_path), tmp_path=tmp_path)
     rows = json.loads((tmp_path / "ms.json").read_text())["rows"]
     assert [(r["workload"], r["method"]) for r in rows] == [
-        (w, m) for w in ("cnn", "lstm", "lstm-feature") for m in ("sgt", "smoot")]
+        (w, m) for w in ("cnn", "lstm", "lstm-feature", "bilstm-text") for m in ("sgt", "smoot")]
     for r in rows:
         assert r["step_ms"] > 0 and r["mask_ms"] > 0
         assert r["share"] == r["mask_ms"] / r["step_ms"]
