@@ -57,7 +57,8 @@ class Workload:
     def __init__(self, name: str, method: str, batch: int, device: torch.device):
         model_name, shape, unit, vocab = WORKLOADS[name]
         torch.manual_seed(0)
-        in_ch, size = {3: (shape[0], shape[1]), 2: (shape[1], shape[0]), 1: (1, shape[0])}[len(shape)]
+        # build_model's (in_channels, image_size): (C, H) of an image, (D, T) of a series, (1, T) of ids
+        in_ch, size = (shape[0], shape[1]) if len(shape) == 3 else (shape[-1] if vocab is None else 1, shape[0])
         self.model = build_model(model_name, in_ch, 10, size, pretrained=False, vocab_size=vocab).to(device)
         self.opt = torch.optim.Adadelta(self.model.parameters(), lr=1.0)
         lengths = None if vocab is None else torch.randint(8, shape[0] + 1, (batch,), device=device)
