@@ -34,6 +34,8 @@ def test_padding_never_reaches_the_logits(name):
     assert not torch.allclose(a[1:], full[1:]), "lengths were ignored"
     # ids and their embeddings are the same call
     torch.testing.assert_close(model(model.embed(ids), lengths), a, rtol=0, atol=1e-6)
+    with torch.no_grad():
+        assert torch.isfinite(model(ids, torch.tensor([0, 3, 10, 1]))).all(), "an empty row gave NaN"
 
 
 def test_errors_name_the_argument():

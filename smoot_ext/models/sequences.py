@@ -99,7 +99,9 @@ class TransformerClassifier(SequenceClassifier):
         if T > self.pos.shape[1]:
             raise ValueError(f"x: expected at most {self.pos.shape[1]} steps, got {T}")
         real = _real_steps(lengths, B, T, x.device)
-        h = self.encoder(self.proj(x) + self.pos[:, :T], src_key_padding_mask=None if lengths is None else ~real)
+        # Step 0 always attended: a row of padding alone would make every attention weight NaN.
+        attend = real | (torch.arange(T, device=x.device) == 0)
+        h = self.encoder(self.proj(x) + self.pos[:, :T], src_key_padding_mask=None if lengths is None else ~attend)
         return self.fc(_masked_mean(h, real))
 
 
