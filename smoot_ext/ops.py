@@ -20,7 +20,7 @@ import os
 
 import torch
 
-from . import _autograd, reference
+from . import _autograd, padding, reference
 from .checks import FILLS  # noqa: F401  (the fills mask() takes; the trainer and its CLI read them here)
 
 BACKENDS = ("auto", "cpu", "cuda", "triton", "reference")
@@ -149,7 +149,8 @@ def _draw_seed_offset(generator: torch.Generator | None, numel: int) -> tuple[in
 
 def mask(x: torch.Tensor, score: torch.Tensor, k, *, unit: str = "feature", abs: bool = True,
          fill: str = "uniform", value: float = 0.0, generator: torch.Generator | None = None,
-         seed: int | None = None, offset: int | None = None, backend: str = "auto"):
+         seed: int | None = None, offset: int | None = None, backend: str = "auto",
+         lengths: torch.Tensor | None = None):
     """Mask the k least salient units of each sample of ``x``, ranked by ``score``.
 
     Args:
@@ -166,6 +167,10 @@ def mask(x: torch.Tensor, score: torch.Tensor, k, *, unit: str = "feature", abs:
             from ``generator`` (default: torch's default generator), which is advanced.
             Under ``torch.compile(fullgraph=True)``, pass ``seed`` (drawing one is a graph break).
         backend: one of ``"auto"``, ``"cpu"``, ``"cuda"``, ``"triton"``, ``"reference"``.
+        lengths: for (B, T, D) input, a (B,) int tensor: sample b's first ``lengths[b]`` steps
+            are real, the rest padding, which is never masked, never counted in k (``k[b]`` is
+            at most the real units: lengths[b], times D for ``unit="feature"``) and never in the
+            fill's range or mean (docs/SPEC.md, Padding).
 
     Returns:
         ``(out, mask)``: out has x's shape and dtype; mask is bool, True = masked, of x's shape
@@ -182,13 +187,22 @@ def mask(x: torch.Tensor, score: torch.Tensor, k, *, unit: str = "feature", abs:
     offset = 0 if offset is None else offset
     kwargs = dict(abs=abs, fill=fill, value=float(value), seed=int(seed), offset=int(offset))
     chosen = _resolve_backend(backend, x.device, "mask")
-    x3, s3 = x3.contiguous(), s3.contiguous()
     if chosen == "reference":
-        out, masked = reference.mask(x3, s3, k, **kwargs)
+        op = reference.mask
     elif chosen == "triton":
-        out, masked = torch.ops.smoot.mask_triton(x3, s3, k, **kwargs)
+        op = torch.ops.smoot.mask_triton
     else:
-        out, masked = torch.ops.smoot.mask(x3, s3, k, **kwargs)
+        op = torch.ops.smoot.mask
+    x3, s3 = x3.contiguous(), s3.contiguous()
+    if lengths is None:
+        out, masked = op(x3, s3, k, **kwargs)
+    else:
+        if x.dim() != 3:
+            raise ValueError(f"lengths: expected (B, T, D) input, got x of shape {tuple(x.shape)}")
+        n = padding.check_lengths(lengths, B, x.shape[1], x.device)
+        n = n if unit == "pixel" else n * x.shape[2]  # units of row b: steps, or their elements
+        padding.check_k_within(k, n)
+        out, masked = padding.mask_padded(op, x3, s3, k, n, **kwargs)
     return back(out), masked.reshape(mask_shape)
 
 

@@ -123,3 +123,34 @@ def update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor,
     step = (torch.floor if rounding == "floor" else torch.trunc)(mu * delta).to(torch.int64)
     k_new = torch.clamp(k.to(torch.int64) + step, kmin, kmax).to(k.dtype)
     return k_new, delta
+
+
+def mask_padded(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, n: torch.Tensor, *,
+                abs: bool = True, fill: str = "uniform", value: float = 0.0, seed: int = 0,
+                offset: int = 0):
+    """docs/SPEC.md, Padding, on (B, G, M) whose row b has ``n[b]`` real units (the first ones),
+    row by row: the oracle of ``smoot_ext.mask(..., lengths=)`` (smoot_ext/padding.py)."""
+    B, G, _, M = checks.check_mask(x, score, k, fill=fill, offset=offset)
+    out, masked = x.clone(), torch.zeros(B, M, dtype=torch.bool, device=x.device)
+    xd = x.detach()
+    for b in range(B):
+        L, kb = int(n[b]), int(k[b])
+        if not 0 <= kb <= L <= M:
+            raise ValueError(f"k, n: expected 0 <= k[b] <= n[b] <= M = {M}, got k[{b}] = {kb}, n[{b}] = {L}")
+        if kb == 0:
+            continue
+        masked[b, :L] = select_lowest(unit_scores(score[b:b + 1, :, :L], abs), k[b:b + 1])[0]
+        pool = ~masked[b, :L] if kb < L else torch.ones(L, dtype=torch.bool, device=x.device)
+        real = xd[b, :, :L]
+        if fill == "uniform":
+            lo = real[:, pool].amin(dim=1, keepdim=True).float()
+            hi = real[:, pool].amax(dim=1, keepdim=True).float()
+            idx = offset + (b * G + torch.arange(G, device=x.device).view(G, 1)) * M \
+                + torch.arange(L, device=x.device)
+            filled = (lo + uniform_for_elements(idx, seed) * (hi - lo)).to(x.dtype)
+        elif fill == "constant":
+            filled = torch.full_like(real, value)
+        else:
+            filled = (real[:, pool].double().mean(dim=1, keepdim=True).float()).to(x.dtype).expand_as(real)
+        out[b, :, :L] = torch.where(masked[b, :L], filled, real)
+    return out, masked

@@ -55,3 +55,17 @@ def test_epoch_overhead_splits_an_epoch_into_its_parts(tmp_path):
         assert rep["alone"][0] > 0
     with open(tmp_path / "epoch_overhead.csv", newline="") as f:
         assert [r["method"] for r in csv.DictReader(f)] == ["sgt", "smoot"]
+
+
+def test_mask_share_gives_each_workloads_share(tmp_path):
+    _run("mask_share.py", "--devices", "cpu", "--batch-size", "8", "--rounds", "2", "--warmup", "0",
+         "--threads", "1", "--json", str(tmp_path / "ms.json"), "--results", str(tmp_path), tmp_path=tmp_path)
+    rows = json.loads((tmp_path / "ms.json").read_text())["rows"]
+    assert [(r["workload"], r["method"]) for r in rows] == [
+        (w, m) for w in ("cnn", "lstm", "lstm-feature", "bilstm-text") for m in ("sgt", "smoot")]
+    for r in rows:
+        assert r["step_ms"] > 0 and r["mask_ms"] > 0
+        assert r["share"] == r["mask_ms"] / r["step_ms"]
+        assert (r["update_k_ms"] == "") == (r["method"] == "sgt")
+    with open(tmp_path / "mask_share.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(rows)

@@ -4,7 +4,11 @@
   smoot-train --dataset mnist --data-dir "$SMOOT_DATA_DIR" --method sgt --epochs 10
   torchrun --nproc_per_node 2 python/train.py --dataset mnist --data-dir "$SMOOT_DATA_DIR"
 
-Writes into --out (default runs/<dataset>-<method>, plus -<model> for models other than cnn):
+  smoot-train --dataset ts-moving-middle --model transformer --unit feature --epochs 5
+  smoot-train --dataset text-rationale --model bilstm      # tokens masked in embedding space
+
+Writes into --out (default runs/<dataset>-<method>, plus -<model> for a model other than the
+dataset's default: cnn for images, lstm for time series, bilstm for text):
 checkpoint.pt (every epoch, atomically), metrics.jsonl and metrics.csv (per epoch: train loss,
 test accuracy, k min/median/max, time), curves.png and k_hist.png. --resume continues a run
 from its checkpoint.pt, bit for bit (the options come from the checkpoint, except --epochs,
@@ -31,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--download", action="store_true", help="download a torchvision dataset that is missing")
     a("--subset", type=int, help="train on this many training samples (a seeded random choice)")
     a("--test-subset", type=int, help="evaluate on this many test samples")
-    a("--model", choices=MODELS, default=d.model, help="(default: %(default)s)")
+    a("--model", choices=MODELS, default=d.model,
+      help="(default: cnn for images, lstm for time series (ts-*), bilstm for text)")
     a("--pretrained", choices=("auto", "yes", "no"), default=d.pretrained,
       help="DeiT: ImageNet weights if available locally (auto), required (yes) or not (no)")
     a("--method", choices=TRAINING_METHODS, default=d.method, help="(default: %(default)s)")
@@ -53,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--k-rounding", choices=ROUNDINGS, default=d.k_rounding,
       help="SMOOT's k step mu*delta rounded down (floor, the paper's formula) or toward zero (trunc) "
            "(default: %(default)s)")
-    a("--unit", choices=UNITS, default=d.unit, help="mask pixels or single features (default: %(default)s)")
+    a("--unit", choices=UNITS, default=d.unit,
+      help="mask pixels (of a sequence: time steps, tokens) or single features (default: %(default)s)")
     a("--fill", choices=FILLS, default=d.fill, help="masked value (default: %(default)s)")
     a("--signed", dest="abs", action="store_false", help="rank by the signed gradient, not its magnitude")
     a("--shared-forward", action="store_true",

@@ -13,7 +13,8 @@ or torch.compile wrapper: no ``module.`` or ``_orig_mod.`` prefixes), ``optimize
 rank), ``epoch`` (epochs completed) and ``history`` (one metrics dict per epoch).
 
 ``meta`` is a plain dict: ``dataset``, ``model``, ``method`` ("baseline" | "sgt" | "smoot"),
-``in_channels``, ``num_classes``, ``image_size``, ``num_units`` (M, maskable units per image),
+``in_channels``, ``num_classes``, ``image_size``, ``kind`` and ``vocab_size`` (smoot_ext.data's
+DataBundle), ``num_units`` (M, maskable units per image),
 ``epoch``, ``k_stats`` ({"min", "median", "max", "mean"} of the k vector after the last epoch;
 zeros for the baseline), ``k`` (the k vector, int64 CPU tensor, or None for the baseline),
 ``metrics`` (the last epoch's metrics) and ``config`` (every option of the run, as a dict).
@@ -67,7 +68,7 @@ def load_model(path: str, map_location="cpu"):
     state = load_checkpoint(path, map_location)
     meta = state["meta"]
     model = build_model(meta["model"], meta["in_channels"], meta["num_classes"], meta["image_size"],
-                        pretrained=False)
+                        pretrained=False, vocab_size=meta.get("vocab_size"))
     model.load_state_dict(state["model"])
     model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu")
     return model.eval(), meta

@@ -45,6 +45,16 @@ x_masked as two batches of B. The paper CNN has dropout: with it the ranking dif
 
 ``"sgt"`` is the same with k fixed (no update); ``"baseline"`` is plain cross-entropy.
 k init / min / max are fractions of M (units per sample): ``floor(fraction * M)``.
+
+Sequences (smoot_ext.models.sequences): ``input_shape`` is (T, D), or (T,) for token ids;
+``unit="pixel"`` masks whole time steps (tokens), ``"feature"`` single elements. A model that
+declares ``embed(ids)`` and an ``embed_dim`` (not None) is masked in embedding space: the step
+embeds x (the embedding trains through both forwards), takes the saliency with respect to the
+embeddings and masks them, whole tokens at a time. ``lengths`` (one per training sample) makes
+the rest padding: the model gets ``lengths=`` on every call, the mask leaves padding alone
+(docs/SPEC.md, Padding), and k init, min and max are fractions of each sample's own units:
+``floor(fraction * n_i)`` with n_i its length (times D for ``"feature"``); SMOOT's k update is
+clamped to the sample's own bounds.
 """
 from __future__ import annotations
 
@@ -130,6 +140,7 @@ class SaliencyGuidedTraining:
         input_shape: one sample's shape, e.g. (C, H, W), which fixes M.
         device: where the k vector lives (the batches' device).
         seed: seeds the generator of the random fill (``self.generator``, CPU).
+        lengths: for padded sequences, each training sample's real steps (``num_samples``,).
 
     ``one_forward`` is True where step 3 forwards ``[x; x_masked]`` as one batch (a BatchNorm
     layer in the model, or DDP), ``reuse_trunk`` where the trunk's forward of x serves steps 1
@@ -137,10 +148,13 @@ class SaliencyGuidedTraining:
     """
 
     def __init__(self, model: torch.nn.Module, config: GuidedConfig, *, num_samples: int,
-                 input_shape, device="cpu", seed: int = 0):
+                 input_shape, device="cpu", seed: int = 0, lengths: torch.Tensor | None = None):
         config.validate()
         if num_samples < 1:
             raise ValueError(f"num_samples: expected >= 1, got {num_samples}")
+        if lengths is not None and tuple(lengths.shape) != (num_samples,):
+            raise ValueError(f"lengths: expected one per training sample, shape ({num_samples},), "
+                             f"got {tuple(lengths.shape)}")
         self.model = model
         ddp = isinstance(model, torch.nn.parallel.DistributedDataParallel)
         self.inner = model.module if ddp else model
@@ -150,6 +164,14 @@ class SaliencyGuidedTraining:
         # A compiled or wrapped model's class declares no trunk: it keeps its own forward.
         self.reuse_trunk = (config.reuse_trunk and not config.shared_forward and not self.one_forward
                             and all(callable(getattr(type(self.inner), f, None)) for f in ("trunk", "head")))
+        # Token ids are masked as their embeddings (see the module docstring).
+        self.embeds = callable(getattr(self.inner, "embed", None)) and \
+            getattr(self.inner, "embed_dim", None) is not None
+        if self.embeds:
+            if config.shared_forward:
+                raise ValueError("shared_forward: expected False for a model that embeds its input "
+                                 "(the embedding would get no gradient from the clean forward), got True")
+            input_shape = (*input_shape, self.inner.embed_dim)
         self.config = config
         self.num_units = num_units(torch.empty((1, *input_shape)), config.unit)
         M = self.num_units
@@ -158,9 +180,15 @@ class SaliencyGuidedTraining:
         self.kmax = math.floor(config.k_max * M)
         self.generator = torch.Generator().manual_seed(seed)
         device = torch.device(device)
+        self.lengths = None if lengths is None else lengths.to(device=device, dtype=torch.int64)
+        if self.lengths is not None:
+            own = self.lengths * (1 if config.unit == "pixel" else M // input_shape[0])
+            self._own_k = {name: (getattr(config, name) * own.double()).floor().long()
+                           for name in ("k_init", "k_min", "k_max")}
         self.k = None
         if config.method == "smoot":
-            self.k = torch.full((num_samples,), self.k_init, dtype=torch.int64, device=device)
+            self.k = (self._own_k["k_init"].clone() if self.lengths is not None else
+                      torch.full((num_samples,), self.k_init, dtype=torch.int64, device=device))
             self._touched = torch.zeros(num_samples, dtype=torch.bool, device=device)
 
     @property
@@ -170,44 +198,61 @@ class SaliencyGuidedTraining:
     def loss(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> StepOutput:
         """The step's loss for batch ``(x, y)`` of training samples ``index``; updates SMOOT's k."""
         cfg = self.config
+        lengths = None if self.lengths is None else self.lengths[index.to(self.lengths.device)]
+        kw = {} if lengths is None else {"lengths": lengths}
         if self.method == "baseline":
-            logits = self.model(x)
+            logits = self.model(x, **kw)
             ce = F.cross_entropy(logits, y)
             return StepOutput(ce, ce.detach(), torch.zeros((), device=ce.device), logits.detach())
+        if self.embeds:
+            x = self.inner.embed(x)
         if cfg.shared_forward:
             # Through the inner module: under DDP the forward of x_masked below is the one DDP sees.
-            logits, grad = logits_and_input_gradient(self.inner, x, y)
+            logits, grad = logits_and_input_gradient(self.inner, x, y, **kw)
         elif self.reuse_trunk:
             trunk_x, grad = trunk_and_input_gradient(self.inner, x, y)
         else:
-            grad = input_gradient(self.inner, x, y)
+            grad = input_gradient(self.inner, x, y, **kw)
         if self.method == "smoot":
             index = index.to(self.k.device)
             k = self.k[index]
+        elif lengths is not None:
+            k = self._own_k["k_init"][index.to(self.lengths.device)]
         else:
             k = self.k_init
         x_masked, _ = mask(x, grad, k, unit=cfg.unit, abs=cfg.abs, fill=cfg.fill,
-                           generator=self.generator, backend=cfg.backend)
+                           generator=self.generator, backend=cfg.backend, lengths=lengths)
         if cfg.shared_forward:
-            logits_masked = self.model(x_masked)
+            logits_masked = self.model(x_masked, **kw)
         elif self.reuse_trunk:
             logits, logits_masked = self.inner.head(trunk_x), self.model(x_masked)
         elif self.one_forward:
-            logits, logits_masked = self.model(torch.cat([x, x_masked])).chunk(2)
+            both = {} if lengths is None else {"lengths": torch.cat([lengths, lengths])}
+            logits, logits_masked = self.model(torch.cat([x, x_masked]), **both).chunk(2)
         else:
-            logits, logits_masked = self.model(x), self.model(x_masked)
+            logits, logits_masked = self.model(x, **kw), self.model(x_masked, **kw)
         # One log-softmax of f(x) for both terms: cross-entropy is nll_loss of it.
         log_p = F.log_softmax(logits, 1)
         ce = F.nll_loss(log_p, y)
         # KL(p || q) with p = f(x), q = f(x_masked), both as log-probabilities for stability.
         kl = F.kl_div(F.log_softmax(logits_masked, 1), log_p, reduction="batchmean", log_target=True)
         if self.method == "smoot":
-            k_new, _ = update_k(logits.detach().float(), logits_masked.detach().float(), k,
-                                alpha=cfg.alpha, mu=cfg.mu, n=cfg.n, kmin=self.kmin,
-                                kmax=self.kmax, rounding=cfg.k_rounding, backend=cfg.backend)
-            self.k[index] = k_new
+            self.k[index] = self._update_k(logits.detach().float(), logits_masked.detach().float(), k, index)
             self._touched[index] = True
         return StepOutput(ce + cfg.lam * kl, ce.detach(), kl.detach(), logits.detach())
+
+    def _update_k(self, logits, logits_masked, k, index):
+        """SMOOT's k step; with lengths, within each sample's own [k_min, k_max] (the op's
+        clamp to [0, M] first, which those bounds lie inside, so the result is the same)."""
+        cfg = self.config
+        per_sample = self.lengths is not None
+        k_new, _ = update_k(logits, logits_masked, k, alpha=cfg.alpha, mu=cfg.mu, n=cfg.n,
+                            kmin=0 if per_sample else self.kmin,
+                            kmax=self.num_units if per_sample else self.kmax,
+                            rounding=cfg.k_rounding, backend=cfg.backend)
+        if per_sample:
+            k_new = torch.minimum(torch.maximum(k_new, self._own_k["k_min"][index]), self._own_k["k_max"][index])
+        return k_new
 
     def sync_k(self) -> None:
         """Makes the k vector the same on every rank (call on all ranks after each epoch).

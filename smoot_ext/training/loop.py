@@ -45,20 +45,25 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..data import DATASETS, default_data_dir, load_dataset, make_loader
-from ..models import MODELS, build_model
+from ..data import DATASET_KINDS, DATASETS, default_data_dir, load_dataset, make_loader
+from ..models import IMAGE_MODELS, MODELS, build_model
 from ..ops import BACKENDS
 from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from .guided import GuidedConfig, SaliencyGuidedTraining
 from .saliency import eval_mode
 
 OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
-# The paper trains 100 epochs; digits and synthetic are small enough to need far fewer.
-DEFAULT_EPOCHS = {"digits": 30, "synthetic": 20}
-DEFAULT_BATCH = {"digits": 64, "synthetic": 64}
+# The paper trains 100 epochs; digits, synthetic and the sequence sets need far fewer.
+_SEQUENCES = [name for name, kind in DATASET_KINDS.items() if kind != "image"]
+DEFAULT_EPOCHS = {"digits": 30, "synthetic": 20, **dict.fromkeys(_SEQUENCES, 20)}
+DEFAULT_BATCH = {"digits": 64, "synthetic": 64, **dict.fromkeys(_SEQUENCES, 64)}
+# The model when --model is not given, per kind of data.
+DEFAULT_MODEL = {"image": "cnn", "series": "lstm", "text": "bilstm"}
 # 8x8 images leave too little work per op to share between threads; elsewhere torch's default.
 DEFAULT_THREADS = {"digits": 1}
-DEFAULT_LR = {"cnn": 1.0, "resnet": 1.0, "deit_tiny": 0.001}  # Adadelta, as in the paper
+# Adadelta, as in the paper; the transformer takes a gentler step.
+DEFAULT_LR = {"cnn": 1.0, "resnet": 1.0, "deit_tiny": 0.001, "lstm": 1.0, "bilstm": 1.0,
+              "transformer": 0.3, "tcn": 1.0}
 METRICS = ("epoch", "train_loss", "train_ce", "train_kl", "train_acc", "test_loss", "test_acc",
            "k_min", "k_median", "k_max", "k_mean", "time_s")
 # Options a resumed run may change: the rest come from the checkpoint.
@@ -85,7 +90,7 @@ class TrainConfig(GuidedConfig):
     download: bool = False
     subset: int | None = None        # train on this many samples (a seeded random choice)
     test_subset: int | None = None
-    model: str = "cnn"
+    model: str | None = None         # None: DEFAULT_MODEL for the dataset's kind
     pretrained: str = "auto"         # DeiT only: "auto" | "yes" | "no"
     epochs: int | None = None        # None: DEFAULT_EPOCHS[dataset] or 100 (the paper)
     batch_size: int | None = None    # None: DEFAULT_BATCH[dataset] or 256 (the paper)
@@ -97,23 +102,30 @@ class TrainConfig(GuidedConfig):
     compile: bool = False
     threads: int | None = None       # torch CPU threads; 0: torch's; None: DEFAULT_THREADS or 0
     progress: bool = True
-    out: str | None = None           # None: runs/<dataset>-<method>[-<model> if not cnn]
+    out: str | None = None           # None: runs/<dataset>-<method>[-<model> if not the default]
     resume: bool = False
 
     def resolved(self) -> TrainConfig:
         """A copy with every None default filled in and every option checked."""
         c = TrainConfig(**asdict(self))
+        if c.dataset in DATASET_KINDS and c.model is None:
+            c.model = DEFAULT_MODEL[DATASET_KINDS[c.dataset]]
         for name, valid in (("dataset", DATASETS), ("model", MODELS), ("optimizer", OPTIMIZERS),
                             ("backend", BACKENDS), ("pretrained", ("auto", "yes", "no"))):
             if getattr(c, name) not in valid:
                 raise ValueError(f"--{name.replace('_', '-')}: expected one of "
                                  f"{', '.join(valid)}, got {getattr(c, name)!r}")
+        kind = DATASET_KINDS[c.dataset]
+        if (kind == "image") != (c.model in IMAGE_MODELS):
+            fits = [m for m in MODELS if (m in IMAGE_MODELS) == (kind == "image")]
+            raise ValueError(f"--model: dataset {c.dataset!r} holds {kind} data: expected one of "
+                             f"{', '.join(fits)}, got {c.model!r}")
         c.epochs = DEFAULT_EPOCHS.get(c.dataset, 100) if c.epochs is None else c.epochs
         c.batch_size = DEFAULT_BATCH.get(c.dataset, 256) if c.batch_size is None else c.batch_size
         c.lr = DEFAULT_LR[c.model] if c.lr is None else c.lr
         c.threads = DEFAULT_THREADS.get(c.dataset, 0) if c.threads is None else c.threads
         c.out = c.out or os.path.join(
-            "runs", f"{c.dataset}-{c.method}" + ("" if c.model == "cnn" else f"-{c.model}"))
+            "runs", f"{c.dataset}-{c.method}" + ("" if c.model == DEFAULT_MODEL[kind] else f"-{c.model}"))
         for name, low in (("epochs", 1), ("batch_size", 1), ("num_workers", 0), ("threads", 0),
                           ("subset", 1), ("test_subset", 1)):
             v = getattr(c, name)
@@ -197,7 +209,8 @@ def test_loss_and_accuracy(model, dataset, device, batch_size: int, rank: int = 
         for part in idx.split(batch_size):
             x, y, _ = dataset.__getitems__(part)
             x, y = x.to(device), y.to(device)
-            logits = model(x)
+            kw = {} if dataset.lengths is None else {"lengths": dataset.lengths[part].to(device)}
+            logits = model(x, **kw)
             loss += F.cross_entropy(logits, y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()
     loss, correct = _all_sum([loss, correct], device, world)
@@ -224,6 +237,7 @@ def _meta(cfg: TrainConfig, bundle, sgt: SaliencyGuidedTraining, epoch: int, his
     return {"dataset": cfg.dataset, "model": cfg.model, "method": cfg.method,
             "in_channels": bundle.in_channels, "num_classes": bundle.num_classes,
             "image_size": bundle.image_size, "mean": bundle.mean, "std": bundle.std,
+            "kind": bundle.kind, "vocab_size": bundle.vocab_size,
             "num_units": sgt.num_units, "k_init": sgt.k_init, "kmin": sgt.kmin, "kmax": sgt.kmax,
             "epoch": epoch, "k_stats": sgt.k_stats(),
             "k": None if sgt.k is None else sgt.k.cpu().clone(),
@@ -283,7 +297,8 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     pretrained = {"auto": "auto", "yes": True, "no": False}[cfg.pretrained]
     model = build_model(cfg.model, bundle.in_channels, bundle.num_classes, bundle.image_size,
-                        pretrained=pretrained if state is None else False).to(device)
+                        pretrained=pretrained if state is None else False,
+                        vocab_size=bundle.vocab_size).to(device)
     opt = _optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     torch.manual_seed(cfg.seed + 7919 * rank)  # dropout draws differ across ranks
     run_model = torch.compile(model) if cfg.compile else model
@@ -291,8 +306,8 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
         run_model = torch.nn.parallel.DistributedDataParallel(
             run_model, device_ids=[device.index] if device.type == "cuda" else None)
     sgt = SaliencyGuidedTraining(run_model, cfg.guided(alpha), num_samples=len(bundle.train),
-                                 input_shape=tuple(bundle.train.images.shape[1:]), device=device,
-                                 seed=cfg.seed * 1_000_003 + rank)
+                                 input_shape=tuple(bundle.train.inputs.shape[1:]), device=device,
+                                 seed=cfg.seed * 1_000_003 + rank, lengths=bundle.train.lengths)
     history, start = [], 0
     if state is not None:
         model.load_state_dict(state["model"])

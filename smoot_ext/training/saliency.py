@@ -29,27 +29,29 @@ def _gradient(logits, xg, target, keep_graph: bool) -> torch.Tensor:
     return grad
 
 
-def _forward_and_gradient(model, x, target, keep_graph: bool):
+def _forward_and_gradient(model, x, target, keep_graph: bool, model_kwargs: dict):
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
-        logits = model(xg)
+        logits = model(xg, **model_kwargs)
         return logits, _gradient(logits, xg, target, keep_graph)
 
 
-def input_gradient(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def input_gradient(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor,
+                   **model_kwargs) -> torch.Tensor:
     """``d logits[b, target[b]] / d x[b]`` for every sample b, shaped like ``x``.
 
     Taken in eval mode, as SGT does (dropout off, BatchNorm on its running statistics, so the
     ranking does not depend on the batch's dropout draw); the model's mode is restored after.
     Only ``x`` gets a gradient: nothing is accumulated into the parameters' ``.grad``.
+    ``model_kwargs`` go to the model's call (a sequence model's ``lengths``).
     """
     _check_target(x, target)
     with eval_mode(model):
-        return _forward_and_gradient(model, x, target, keep_graph=False)[1]
+        return _forward_and_gradient(model, x, target, False, model_kwargs)[1]
 
 
-def logits_and_input_gradient(model: torch.nn.Module, x: torch.Tensor,
-                              target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def logits_and_input_gradient(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor,
+                              **model_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
     """``(model(x), d logits[b, target[b]] / d x[b])`` from one forward, in the model's own mode.
 
     The logits keep their graph for the training loss (the shared forward of
@@ -58,7 +60,7 @@ def logits_and_input_gradient(model: torch.nn.Module, x: torch.Tensor,
     mode-dependent layers. Nothing is accumulated into the parameters' ``.grad``.
     """
     _check_target(x, target)
-    return _forward_and_gradient(model, x, target, keep_graph=True)
+    return _forward_and_gradient(model, x, target, True, model_kwargs)
 
 
 def trunk_and_input_gradient(model: torch.nn.Module, x: torch.Tensor,

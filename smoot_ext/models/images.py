@@ -1,26 +1,4 @@
-"""Models for saliency-guided training.
-
-Public API (stable):
-
-    build_model(name, in_channels, num_classes, image_size, *, pretrained="auto") -> nn.Module
-
-``name`` is one of ``MODELS``:
-
-- ``"cnn"``: the paper's two-layer CNN (SGT / SMOOT, Section 4.1): conv 3x3 32, ReLU, conv 3x3 64,
-  ReLU, max-pool 2, dropout 0.25, fc 128, ReLU, dropout 0.5, fc num_classes. Unpadded convolutions
-  as in the Keras MNIST example SGT builds on, so it accepts any image of side >= 6 (digits' 8x8
-  included).
-- ``"deit_tiny"``: DeiT-tiny (L=12, d=192, h=3; timm ``deit_tiny_patch16_224``). Inputs of any
-  size are resized to 224x224 inside the model, so masking still acts on the native pixels (the
-  paper's k = 512 for CIFAR is half of 32x32). ``pretrained="auto"`` loads ImageNet weights when
-  they are available locally (the Hugging Face cache, or the file named by the environment
-  variable ``SMOOT_DEIT_WEIGHTS``), and otherwise builds it from scratch and says so on stderr;
-  ``True`` requires them, ``False`` never loads them.
-- ``"resnet"``: a small CIFAR-style ResNet-8 (3 stages of one basic block, 16/32/64 channels,
-  global average pooling); any image side >= 1.
-
-Every model maps ``(B, in_channels, image_size, image_size)`` float to ``(B, num_classes)`` logits.
-"""
+"""The image models: the paper CNN, DeiT-tiny (timm) and a small ResNet (see smoot_ext.models)."""
 from __future__ import annotations
 
 import os
@@ -30,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODELS = ("cnn", "deit_tiny", "resnet")
+IMAGE_MODELS = ("cnn", "deit_tiny", "resnet")
 DEIT_NAME = "deit_tiny_patch16_224"
 DEIT_SIZE = 224
 
@@ -153,17 +131,8 @@ def _deit(in_channels: int, num_classes: int, pretrained) -> nn.Module:
     return timm.create_model(DEIT_NAME, pretrained=False, **kwargs)
 
 
-def build_model(name: str, in_channels: int, num_classes: int, image_size: int, *,
-                pretrained="auto") -> nn.Module:
-    """Builds model ``name`` (one of ``MODELS``) for square images; see the module docstring."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
-    for arg, val in (("in_channels", in_channels), ("num_classes", num_classes),
-                     ("image_size", image_size)):
-        if not isinstance(val, int) or val < 1:
-            raise ValueError(f"{arg} must be a positive int, got {val!r}")
-    if pretrained not in ("auto", True, False):
-        raise ValueError(f"pretrained must be 'auto', True or False, got {pretrained!r}")
+def build_image_model(name: str, in_channels: int, num_classes: int, image_size: int,
+                      pretrained) -> nn.Module:
     if name == "cnn":
         return PaperCNN(in_channels, num_classes, image_size)
     if name == "resnet":

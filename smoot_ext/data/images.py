@@ -1,0 +1,89 @@
+"""The image datasets: scikit-learn's digits, torchvision's (MNIST, CIFAR, ...) and the
+synthetic squares (see smoot_ext.data's docstring)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from .samples import IndexedImages
+
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    y = torch.tensor(d.target, dtype=torch.long)
+    # A fixed split (not --seed): the test set must be the same for every run compared.
+    tr, te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=d.target, random_state=0)
+    tr, te = torch.as_tensor(np.sort(tr)), torch.as_tensor(np.sort(te))
+    return IndexedImages(x[tr], y[tr]), IndexedImages(x[te], y[te]), 10
+
+
+def _torchvision(name: str, data_dir: str, download: bool):
+    import torchvision.datasets as tvd
+
+    cls = {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST,
+           "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[name]
+    if not download and not os.path.isdir(data_dir):
+        raise FileNotFoundError(f"--data-dir {data_dir!r} does not exist: point it at a folder "
+                                f"holding {name} in torchvision's layout, or pass --download")
+    splits = []
+    for train in (True, False):
+        try:
+            ds = cls(data_dir, train=train, download=download)
+        except RuntimeError as e:
+            raise FileNotFoundError(f"--data-dir {data_dir!r}: {name} not found there ({e}); "
+                                    f"pass --download to fetch it") from e
+        x = torch.as_tensor(np.asarray(ds.data))
+        y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
+        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # grey NHW / RGB NHWC -> NCHW
+        splits.append((x.float() / 255.0, y))
+    return splits, len(ds.classes)
+
+
+SYNTHETIC_SEED = 0  # generates the synthetic set's templates, images and squares
+
+
+def _synthetic(seed: int = SYNTHETIC_SEED, n_train=4000, n_test=1000, size=16, patch=6, classes=10, noise=0.6):
+    g = torch.Generator().manual_seed(seed)
+    templates = torch.randint(0, 2, (classes, patch, patch), generator=g).float() * 2 - 1
+
+    def make(n):
+        y = torch.randint(0, classes, (n,), generator=g)
+        x = torch.randn(n, 1, size, size, generator=g) * noise
+        masks = torch.zeros(n, size, size, dtype=torch.bool)
+        r = torch.randint(0, size - patch + 1, (n, 2), generator=g)
+        for i in range(n):
+            a, b = int(r[i, 0]), int(r[i, 1])
+            x[i, 0, a:a + patch, b:b + patch] += templates[y[i]]
+            masks[i, a:a + patch, b:b + patch] = True
+        return IndexedImages(x, y, masks)
+
+    return make(n_train), make(n_test), classes
+
+
+
+def load_images(name: str, data_dir: str, download: bool):
+    """(train, test, classes, mean, std, alpha) of image dataset ``name``."""
+    mean, std, alpha = (0.0,), (1.0,), 0.95
+    if name == "digits":
+        train, test, classes = _digits()
+    elif name == "synthetic":
+        train, test, classes = _synthetic()
+    else:
+        ((xtr, ytr), (xte, yte)), classes = _torchvision(name, data_dir, download)
+        if name.startswith("cifar"):
+            mean, std, alpha = IMAGENET_MEAN, IMAGENET_STD, 0.8
+            m = torch.tensor(mean).view(1, 3, 1, 1)
+            s = torch.tensor(std).view(1, 3, 1, 1)
+            xtr, xte = (xtr - m) / s, (xte - m) / s
+        train, test = IndexedImages(xtr, ytr), IndexedImages(xte, yte)
+    return train, test, classes, mean, std, alpha
