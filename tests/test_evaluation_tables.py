@@ -111,6 +111,7 @@ def test_every_unit_scores_and_spreads_as_the_op_removes(unit):
     where = u.spread(removed).expand_as(x)
     assert torch.equal(out[where], torch.full_like(out[where], 9.0)) and torch.equal(out[~where], x[~where])
     assert int(removed.sum()) == 3 * 7
+    assert UNITS[u.maps].map_shape(x) == (4, 5)  # an image's maps and regions are per pixel
 
 
 @pytest.mark.parametrize("make, message", [

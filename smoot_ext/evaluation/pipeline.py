@@ -23,6 +23,8 @@ from .report import write_report
 from .runner import evaluate_checkpoints
 from .summary import summarise
 
+SHAPE_KEYS = ("in_channels", "image_size", "num_classes")  # what a checkpoint's model and its test set share
+
 
 def parse_checkpoints(specs: list[str]) -> list[tuple[str | None, list[str]]]:
     """`NAME=PATH[,PATH...]` or bare `PATH[,PATH...]` (named later by the run's method); several
@@ -60,7 +62,7 @@ def load_models(checkpoints: list[tuple[str | None, list[str]]], device: str = "
     first = next(iter(loaded.values()))[0]
     for runs in loaded.values():
         for _, meta, path in runs:
-            for key in ("dataset", "in_channels", "image_size", "num_classes"):
+            for key in ("dataset", *SHAPE_KEYS):
                 if meta.get(key) != first[1].get(key):
                     raise ValueError(f"--checkpoints: {path!r} has {key} {meta.get(key)!r}, but {first[2]!r} "
                                      f"has {first[1].get(key)!r}: every checkpoint must be of one dataset and "
@@ -92,8 +94,7 @@ def check_dataset(loaded: dict, dataset: str) -> None:
 
 def check_input_shape(loaded: dict, dataset: str, bundle) -> None:
     """The checkpoints' models take the test set's images and have its classes."""
-    want = {"dataset": dataset, "in_channels": bundle.in_channels, "image_size": bundle.image_size,
-            "num_classes": bundle.num_classes}
+    want = {"dataset": dataset, **{k: getattr(bundle, k) for k in SHAPE_KEYS}}
     for runs in loaded.values():
         for _, meta, path in runs:
             got = {k: meta.get(k) for k in want}

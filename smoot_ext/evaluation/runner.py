@@ -47,7 +47,8 @@ def evaluate_checkpoints(
            for n, ms in runs.items()}
     timing = {"attribution_s": {m: 0.0 for m in config.methods}, "clean_s": 0.0, "mask_s": 0.0, "forward_s": 0.0}
     rng = torch.Generator().manual_seed(config.seed)
-    unit, pixel = UNITS[config.unit], UNITS["pixel"]  # the grid and the regions are per pixel
+    unit = UNITS[config.unit]
+    per_map = UNITS[unit.maps]  # the unit of the saliency grid and of the regions
     maps = {"images": [], "labels": [], "saliency": {m: {n: [] for n in runs} for m in config.methods}}
     labels, seen, has_region = [], 0, False
     steps = None if total is None else total * sum(len(ms) for ms in runs.values())
@@ -87,9 +88,9 @@ def evaluate_checkpoints(
                             _add_curves(*args, (m, o), s, seeds[o])
                     if take and c == 0:
                         maps["saliency"][m][n].append(
-                            pixel.scores(a[:take], True).reshape(take, *x.shape[2:]).cpu())
+                            per_map.scores(a[:take], True).reshape(take, *per_map.map_shape(x)).cpu())
                     if region is not None:
-                        ps = pixel.scores(a, config.abs)
+                        ps = per_map.scores(a, config.abs)
                         for k, metric in LOCALISATION.items():
                             loc[n][c][m][k].append(metric.per_image(ps, region).cpu())
                 bar.update(1)

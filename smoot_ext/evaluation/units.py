@@ -1,6 +1,6 @@
 """What the evaluation removes: a unit of the input, and how its score and its removal map onto
 the input's layout. Adding a unit (e.g. a token of a (B, T, D) sequence: ``Unit("token", "pixel",
-2, 3, "(B, T, D)")``) is one entry of ``UNITS``."""
+2, 3, "(B, T, D)", maps="token")``) is one entry of ``UNITS``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,13 +15,15 @@ class Unit:
     """``name``: the evaluation's name of the unit; ``op_unit``: the unit of ``smoot_ext.mask``
     that removes it; ``channels``: the dimension holding one unit's values (None: every value is
     a unit); ``dims``: the number of dimensions the input must have (None: any), named
-    ``layout`` in errors."""
+    ``layout`` in errors; ``maps``: the unit the saliency-map grid and ground-truth regions are
+    per (an image's pixels, whatever is removed)."""
 
     name: str
     op_unit: str
     channels: int | None
     dims: int | None
     layout: str
+    maps: str = "pixel"
 
     def check(self, t: torch.Tensor, what: str) -> None:
         if self.dims is not None and t.dim() != self.dims:
@@ -47,6 +49,10 @@ class Unit:
         if self.channels is None:
             return tuple(x.shape)
         return tuple(1 if d == self.channels else n for d, n in enumerate(x.shape))
+
+    def map_shape(self, x: torch.Tensor) -> tuple[int, ...]:
+        """One input's units as a map (NCHW pixels: (H, W))."""
+        return tuple(n for d, n in enumerate(x.shape) if d not in (0, self.channels))
 
     def spread(self, removed: torch.Tensor) -> torch.Tensor:
         """smoot_ext.mask's removed mask, broadcastable to the input's values."""
