@@ -128,7 +128,9 @@ def test_every_unit_scores_and_spreads_as_the_op_removes(unit):
     (lambda: ReproduceConfig(methods=["gradcam"]), r"--methods: unknown saliency method 'gradcam'"),
     (lambda: ReproduceConfig(percentages=[0, 100]), r"--percentages: every value must lie in \[0, 100\)"),
     (lambda: ReproduceConfig(ig_steps=0), r"--ig-steps: expected an integer >= 1, got 0"),
-    (lambda: ReproduceConfig(num_test=-1), r"--num-test: expected a number of test images >= 0 \(0 = all\), got -1"),
+    (lambda: ReproduceConfig(num_test=-1), r"--num-test: expected an integer >= 0, got -1"),
+    (lambda: ReproduceConfig(subset=0), r"--subset: expected an integer >= 1, got 0"),
+    (lambda: EvalConfig(seed=-1), r"--seed: expected an integer >= 0, got -1"),
     (lambda: ReproduceConfig(seeds=[2, 2]), r"--seeds: each seed at most once, got \[2, 2\]"),
 ])
 def test_configs_check_themselves(make, message):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from .._extras import require
-from .choices import check_choices
+from .choices import check_choices, check_count
 from .imputation import background_tensor
 
 
@@ -30,9 +30,7 @@ class AttributionConfig:
     def __post_init__(self):
         # Named as smoot-evaluate spells them (the last has no option there).
         for name in ("--ig-steps", "--nt-samples", "--shap-samples", "internal_batch_size"):
-            v = getattr(self, name.lstrip("-").replace("-", "_"))
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
+            check_count(name, getattr(self, name.lstrip("-").replace("-", "_")))
         if not (isinstance(self.noise, (int, float)) and self.noise >= 0):
             raise ValueError(f"noise: expected a std >= 0 (a fraction of the data range), got {self.noise!r}")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .attribution import AttributionConfig, check_methods
+from .choices import check_count
 from .imputation import ROAD_NOISE, Imputation, check_fill
 from .perturbation import DEFAULT_LEVELS, check_levels, check_orders
 from .results import ORDERS, RANDOM
@@ -52,8 +53,8 @@ class EvalConfig:
         if self.num_test is not None:  # None: the whole test set
             counts.append(("--num-test", self.num_test))
         for option, v in counts:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{option}: expected an integer >= 1, got {v!r}")
+            check_count(option, v)
+        check_count("--seed", self.seed, least=0)  # the fill seeds derive from it (numpy's SeedSequence)
         if not isinstance(self.attribution, AttributionConfig):
             raise ValueError(f"attribution: expected an AttributionConfig, got {type(self.attribution).__name__}")
 

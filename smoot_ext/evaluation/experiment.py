@@ -19,7 +19,7 @@ from ..checks import ROUNDINGS
 from ..training.guided import TRAINING_METHODS
 from ..training.loop import TrainConfig, train
 from .attribution import AttributionConfig, check_methods
-from .choices import check_choices
+from .choices import check_choices, check_count
 from .config import EvalConfig
 from .imputation import IMPUTATIONS
 from .perturbation import DEFAULT_PERCENTAGES, levels_from_percentages
@@ -65,11 +65,12 @@ class ReproduceConfig:
         AttributionConfig(ig_steps=self.ig_steps)
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"--seeds: each seed at most once, got {self.seeds}")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"--epochs: expected an integer >= 1, got {self.epochs}")
-        for option, v in (("--num-test", self.num_test), ("--ig-num-test", self.ig_num_test)):
-            if v is not None and v < 0:
-                raise ValueError(f"{option}: expected a number of test images >= 0 (0 = all), got {v}")
+        check_count("--epochs", self.epochs)
+        for option, v, least in (("--num-test", self.num_test, 0), ("--ig-num-test", self.ig_num_test, 0),
+                                 ("--subset", self.subset, 1), ("--batch-size", self.batch_size, 1),
+                                 ("--eval-seed", self.eval_seed, 0), ("--threads", self.threads, 0)):
+            if v is not None:  # None: the default (all images, the trainer's batch, ...)
+                check_count(option, v, least)
         self.results = self.results or os.path.join(self.out, "results")
 
     def runs(self) -> list[tuple[str, str, str]]:
