@@ -29,7 +29,7 @@ import torch
 
 from smoot_ext.allocator import keep_freed_memory
 from smoot_ext.data import default_data_dir
-from smoot_ext.evaluation import AttributionConfig
+from smoot_ext.evaluation import AttributionConfig, EvalConfig
 from smoot_ext.evaluation.perturbation import counts_removed
 from smoot_ext.evaluation.pipeline import run_evaluation
 
@@ -69,17 +69,17 @@ def main(argv=None):
     keep_freed_memory()
     with tempfile.TemporaryDirectory(prefix="eval-throughput-") as tmp:
         ckpt = args.checkpoint or _train_checkpoint(args.data_dir, os.path.join(tmp, "train"), args.threads)
-        kwargs = dict(out=os.path.join(tmp, "eval"), methods=args.methods, orders=args.orders, levels=args.levels,
-                      fill=args.fill, data_dir=args.data_dir, num_test=args.num_test, batch_size=args.batch_size,
-                      bootstrap=args.bootstrap, attribution=AttributionConfig(ig_steps=args.ig_steps),
-                      progress=False, device=args.device)
+        config = EvalConfig(methods=args.methods, orders=args.orders, levels=args.levels, fill=args.fill,
+                            num_test=args.num_test, batch_size=args.batch_size, bootstrap=args.bootstrap,
+                            attribution=AttributionConfig(ig_steps=args.ig_steps), progress=False)
+        kwargs = dict(out=os.path.join(tmp, "eval"), data_dir=args.data_dir, device=args.device)
         profiler = None
         if args.profile:
             from torch.profiler import ProfilerActivity, profile
             profiler = profile(activities=[ProfilerActivity.CPU])
             profiler.__enter__()
         t0, c0 = time.perf_counter(), time.process_time()
-        results = run_evaluation([ckpt], **kwargs)
+        results = run_evaluation([ckpt], config, **kwargs)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         if profiler is not None:
             profiler.__exit__(None, None, None)

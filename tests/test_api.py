@@ -1,7 +1,7 @@
 """The public API (smoot_ext.mask / update_k): layouts, randomness, errors, torch.library glue."""
 import pytest
 import torch
-from cases import assert_matches_reference, random_case
+from cases import KERNELS, assert_matches_reference, backends, random_case
 
 import smoot_ext
 from smoot_ext import reference
@@ -106,23 +106,35 @@ def test_uniform_fill_gets_no_gradient(backend):
     assert s.grad is None
 
 
-@needs_cpu_kernel
-def test_opcheck_mask():
+# torch.library.opcheck (schema, autograd registration, fake rule, AOT dispatch) of every kernel
+# backend's registered op: the C++ CPU one, Triton's (the interpreter without a GPU) and CUDA's
+# where a GPU is present.
+REGISTERED = {"cpu": "{op}", "cuda": "{op}", "triton": "{op}_triton"}
+OPCHECKS = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
+
+
+def _opcheck(op, *tensors, **kwargs):
+    overload = getattr(torch.ops.smoot, REGISTERED[op.name].format(op=op.backend.op)).default
+    # AOT dispatch traces a triton_op's body with fake tensors, which the interpreter's kernels
+    # cannot run on (they read the data): that check needs compiled kernels, i.e. a GPU.
+    checks = OPCHECKS[:-1] if op.interpreted else OPCHECKS
+    torch.library.opcheck(overload, tuple(t.to(op.device) for t in tensors), kwargs, test_utils=checks)
+
+
+@pytest.mark.parametrize("op", backends("mask", KERNELS, knobs=False), indirect=True)
+def test_opcheck_mask(op):
     case = random_case(4, 3, 2, 40, seed=1)
     for fill in ("uniform", "constant", "mean"):
-        x = case["x"].clone().requires_grad_()
-        torch.library.opcheck(torch.ops.smoot.mask.default, (x, case["score"], case["k"]),
-                              dict(abs=True, fill=fill, value=1.0, seed=3, offset=4))
+        x = case["x"].to(op.device).requires_grad_()
+        _opcheck(op, x, case["score"], case["k"], abs=True, fill=fill, value=1.0, seed=3, offset=4)
 
 
-@pytest.mark.skipif("cpu" not in smoot_ext.available_backends("cpu", "update_k"),
-                    reason="C++ CPU update_k kernel not built")
+@pytest.mark.parametrize("op", backends("update_k", KERNELS, knobs=False), indirect=True)
 @pytest.mark.parametrize("rounding", ["floor", "trunc"])
-def test_opcheck_update_k(rounding):
+def test_opcheck_update_k(op, rounding):
     logits, masked = torch.randn(8, 10), torch.randn(8, 10)
     k = torch.randint(100, 600, (8,))
-    torch.library.opcheck(torch.ops.smoot.update_k.default, (logits, masked, k),
-                          dict(alpha=0.95, mu=10.0, n=5, kmin=156, kmax=627, rounding=rounding))
+    _opcheck(op, logits, masked, k, alpha=0.95, mu=10.0, n=5, kmin=156, kmax=627, rounding=rounding)
 
 
 def test_compile_fullgraph():

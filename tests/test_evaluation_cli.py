@@ -140,6 +140,16 @@ def test_road_fill_runs_end_to_end(tmp_path, trained):
     assert "ROAD's noisy linear imputation" in (out / "report.md").read_text()
 
 
+def test_the_library_takes_the_config_whole_and_leaves_it_as_it_was(tmp_path):
+    config = pipeline.EvalConfig(methods=["saliency"], orders=["morf"], num_test=20, batch_size=8, grid_images=1,
+                                 bootstrap=20, progress=False)
+    before = repr(config)
+    res = pipeline.run_evaluation([_checkpoint(tmp_path / "b.pt", "baseline")], config, out=str(tmp_path / "e"))
+    assert repr(config) == before  # the data's background went into the run's own copy
+    assert res["num_test"] == 20 and res["config"]["batch_size"] == 8
+    assert res["config"]["background"] != list(config.background)
+
+
 # --- bad input: a clear error naming the cause, and no report ---------------------------------------
 
 def _corrupt(tmp_path):

@@ -1,14 +1,21 @@
-"""smoot-reproduce (smoot_ext.cli.reproduce) and the comparison over seeds it writes
-(smoot_ext.evaluation.comparison): intervals, pairing by seed, resumable score files."""
+"""smoot-reproduce (smoot_ext.cli.reproduce, smoot_ext.evaluation.experiment) and the comparison
+over seeds it writes (smoot_ext.evaluation.seeds): intervals, pairing by seed, resumable score files."""
 import json
 import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from scipy import stats
 
 from smoot_ext.cli import reproduce
-from smoot_ext.evaluation import comparison
+from smoot_ext.evaluation import experiment
+from smoot_ext.evaluation import seeds as comparison
 from smoot_ext.training.checkpoint import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _record(run: str, method: str, seed: int, srg: float, acc: float, k_median: float = 300.0) -> dict:
@@ -124,7 +131,24 @@ def test_bad_options_name_the_option(tmp_path, capsys):
 
 def test_a_model_scored_on_another_test_set_is_an_error():
     history = [{"test_acc": 0.98}]
-    reproduce.check_same_test_set({"accuracy": {"mean": 97.6}}, history, None, "c.pt")  # a few flips
-    reproduce.check_same_test_set({"accuracy": {"mean": 15.0}}, history, 1000, "c.pt")  # a subset: not comparable
+    experiment.check_same_test_set({"accuracy": {"mean": 97.6}}, history, None, "c.pt")  # a few flips
+    experiment.check_same_test_set({"accuracy": {"mean": 15.0}}, history, 1000, "c.pt")  # a subset: not comparable
     with pytest.raises(ValueError, match=r"c.pt: accuracy 15.00% on the evaluation's test set, but 98.00%"):
-        reproduce.check_same_test_set({"accuracy": {"mean": 15.0}}, history, None, "c.pt")
+        experiment.check_same_test_set({"accuracy": {"mean": 15.0}}, history, None, "c.pt")
+
+
+def test_compare_only_needs_no_captum_and_gives_the_committed_summary(tmp_path):
+    """The committed synthetic comparison, recompared from its score files in a process where
+    captum cannot be imported: the same summary.json, byte for byte."""
+    committed = ROOT / "docs" / "results" / "synthetic-compare"
+    for path in committed.glob("*/seed*.json"):
+        (tmp_path / path.parent.name).mkdir(exist_ok=True)
+        shutil.copyfile(path, tmp_path / path.parent.name / path.name)
+    argv = ["--compare-only", "--dataset", "synthetic", "--epochs", "10", "--seeds", "0", "1", "2", "3", "4",
+            "--k-rounding", "floor", "trunc", "--num-test", "0", "--results", str(tmp_path), "--out", str(tmp_path)]
+    code = ("import sys; sys.modules['captum'] = None; from smoot_ext.cli.reproduce import main; "
+            f"sys.exit(main({argv!r}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "captum" not in proc.stderr
+    assert (tmp_path / "summary.json").read_bytes() == (committed / "summary.json").read_bytes()

@@ -22,7 +22,16 @@ import argparse
 import torch
 
 from ..allocator import keep_freed_memory
-from ..evaluation import ATTRIBUTION_METHODS, IMPUTATIONS, ORDERS, AttributionConfig
+from ..evaluation import (
+    ATTRIBUTION_METHODS,
+    DEFAULT_LEVELS,
+    IMPUTATIONS,
+    ORDERS,
+    UNITS,
+    AttributionConfig,
+    EvalConfig,
+    levels_from_percentages,
+)
 from ..evaluation.imputation import ROAD_NOISE
 from ..evaluation.pipeline import run_evaluation
 from ..evaluation.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
@@ -47,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--fill-value", nargs="+", type=float, default=None,
       help="the constant fill: one value or one per channel, in the data's units (default: black)")
     a("--road-noise", type=float, default=ROAD_NOISE, help=f"std of the road fill's noise (default {ROAD_NOISE})")
-    a("--unit", default="pixel", choices=("pixel", "feature"),
+    a("--unit", default="pixel", choices=tuple(UNITS),
       help="remove whole pixels (all channels) or single features (default pixel)")
     a("--signed", action="store_true", help="rank by the signed attribution instead of |.|")
     a("--dataset", default=None, help="test set (default: the checkpoints' dataset; another one is an error)")
@@ -71,28 +80,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def config_from(args) -> EvalConfig:
+    """The evaluation's options as one checked config (raises ValueError naming the option)."""
+    if args.levels is not None and args.percentages is not None:
+        raise ValueError("--levels and --percentages: give one of them")
+    levels = levels_from_percentages(args.percentages) if args.percentages is not None else \
+        (DEFAULT_LEVELS if args.levels is None else args.levels)
+    return EvalConfig(
+        methods=args.methods, levels=levels, orders=args.orders, fill=args.fill, fill_value=args.fill_value,
+        road_noise=args.road_noise, unit=args.unit, abs=not args.signed, seed=args.seed,
+        num_test=args.num_test or None, batch_size=args.batch_size, grid_images=args.grid_images,
+        bootstrap=args.bootstrap, confidence=args.confidence, progress=args.progress,
+        attribution=AttributionConfig(ig_steps=args.ig_steps, nt_samples=args.nt_samples,
+                                      shap_samples=args.shap_samples))
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     keep_freed_memory()
-    for opt in ("ig_steps", "nt_samples", "shap_samples"):
-        if getattr(args, opt) < 1:
-            parser.error(f"--{opt.replace('_', '-')}: expected >= 1, got {getattr(args, opt)}")
-    if args.levels is not None and args.percentages is not None:
-        parser.error("--levels and --percentages: give one of them")
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        results = run_evaluation(
-            args.checkpoints, out=args.out, methods=args.methods, orders=args.orders,
-            levels=args.levels, percentages=args.percentages, fill=args.fill, fill_value=args.fill_value,
-            road_noise=args.road_noise, unit=args.unit, abs=not args.signed, dataset=args.dataset,
-            data_dir=args.data_dir,
-            num_test=args.num_test or None, batch_size=args.batch_size, seed=args.seed,
-            grid_images=args.grid_images, device=args.device, bootstrap=args.bootstrap,
-            confidence=args.confidence, progress=args.progress,
-            attribution=AttributionConfig(ig_steps=args.ig_steps, nt_samples=args.nt_samples,
-                                          shap_samples=args.shap_samples))
+        results = run_evaluation(args.checkpoints, config_from(args), out=args.out, dataset=args.dataset,
+                                 data_dir=args.data_dir, device=args.device)
     except (ValueError, FileNotFoundError) as e:
         parser.error(str(e))
     t = results["timing"]

@@ -7,22 +7,14 @@ localisation metrics.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from captum import attr as captum_attr
 
-from .choices import check_choices
+from .._extras import require
+from .choices import check_choices, check_count
 from .imputation import background_tensor
-
-ATTRIBUTION_METHODS = (
-    "saliency",
-    "integrated_gradients",
-    "smoothgrad",
-    "deeplift",
-    "gradient_shap",
-    "input_x_gradient",
-)
 
 
 @dataclass(frozen=True)
@@ -34,6 +26,56 @@ class AttributionConfig:
     noise: float = 0.15  # SmoothGrad / GradientShap noise std, as a fraction of the data range
     shap_samples: int = 10  # GradientShap: random baseline draws per image
     internal_batch_size: int = 1000  # images x steps per forward pass in IntegratedGradients
+
+    def __post_init__(self):
+        # Named as smoot-evaluate spells them (the last has no option there).
+        for name in ("--ig-steps", "--nt-samples", "--shap-samples", "internal_batch_size"):
+            check_count(name, getattr(self, name.lstrip("-").replace("-", "_")))
+        if not (isinstance(self.noise, (int, float)) and self.noise >= 0):
+            raise ValueError(f"noise: expected a std >= 0 (a fraction of the data range), got {self.noise!r}")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A saliency method: ``captum`` names its class in ``captum.attr`` (wrapped in a NoiseTunnel
+    of type ``tunnel`` if given); ``baseline``: it takes the background image as its reference;
+    ``options(config, batch, noise std)``: its other keyword arguments; ``check(model)``: called
+    before it runs."""
+
+    captum: str
+    baseline: bool = False
+    options: Callable[[AttributionConfig, int, float], dict] = lambda config, batch, noise: {}
+    tunnel: str | None = None
+    check: Callable[[torch.nn.Module], None] | None = None
+
+
+def _warn_if_deeplift_degenerates(model: torch.nn.Module) -> None:
+    """Captum applies DeepLift's rules only to non-linearities that are modules (nn.ReLU, ...);
+    through functional ones (F.relu, F.max_pool2d) it back-propagates plain gradients, and with
+    none left DeepLift equals (x - baseline) * gradient."""
+    from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
+
+    if not any(isinstance(mod, tuple(SUPPORTED_NON_LINEAR)) for mod in model.modules()):
+        warnings.warn("deeplift: the model has no nn.ReLU/nn.MaxPool2d/... modules (functional "
+                      "non-linearities?), so Captum's DeepLift reduces to (x - baseline) * gradient here",
+                      stacklevel=3)
+
+
+# Adding a method is one entry here.
+METHODS = {
+    "saliency": Method("Saliency", options=lambda c, b, noise: {"abs": False}),
+    "integrated_gradients": Method("IntegratedGradients", baseline=True, options=lambda c, b, noise: {
+        "n_steps": c.ig_steps, "internal_batch_size": c.internal_batch_size}),
+    "smoothgrad": Method("Saliency", tunnel="smoothgrad", options=lambda c, b, noise: {
+        "nt_samples": c.nt_samples, "stdevs": noise,
+        "nt_samples_batch_size": max(1, c.internal_batch_size // b), "abs": False}),
+    "deeplift": Method("DeepLift", baseline=True, check=_warn_if_deeplift_degenerates),
+    # One blank reference image; the per-draw Gaussian noise spreads the baseline.
+    "gradient_shap": Method("GradientShap", baseline=True, options=lambda c, b, noise: {
+        "n_samples": c.shap_samples, "stdevs": noise}),
+    "input_x_gradient": Method("InputXGradient"),
+}
+ATTRIBUTION_METHODS = tuple(METHODS)
 
 
 def check_methods(methods) -> list[str]:
@@ -62,60 +104,24 @@ def attribute(
     here for repeatability.
     """
     check_methods([method])
+    require("eval", "captum")  # only here: the registry, the configs and the comparison need no captum
+    from captum import attr as captum_attr
+
     if model.training:
         raise ValueError("model: expected eval mode (model.eval()) for attribution, got training mode")
+    spec = METHODS[method]
     x = x.detach().clone().requires_grad_(True)
-    # Captum takes a baseline of one image broadcast over the batch.
-    ref = background_tensor(baseline, x).expand_as(x[:1]).contiguous()
-    target = target.to(device=x.device, dtype=torch.long)
-    stdev = config.noise * data_range
+    kwargs = {"target": target.to(device=x.device, dtype=torch.long),
+              **spec.options(config, x.shape[0], config.noise * data_range)}
+    if spec.baseline:  # Captum takes a baseline of one image broadcast over the batch.
+        kwargs["baselines"] = background_tensor(baseline, x).expand_as(x[:1]).contiguous()
+    explainer = getattr(captum_attr, spec.captum)(model)
+    if spec.tunnel is not None:
+        explainer = captum_attr.NoiseTunnel(explainer)
+        kwargs["nt_type"] = spec.tunnel
+    if spec.check is not None:
+        spec.check(model)
     with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
         torch.manual_seed(seed)
-        if method == "saliency":
-            out = captum_attr.Saliency(model).attribute(x, target=target, abs=False)
-        elif method == "integrated_gradients":
-            out = captum_attr.IntegratedGradients(model).attribute(
-                x, baselines=ref, target=target, n_steps=config.ig_steps,
-                internal_batch_size=config.internal_batch_size)
-        elif method == "smoothgrad":
-            out = captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute(
-                x, nt_type="smoothgrad", nt_samples=config.nt_samples, stdevs=stdev,
-                nt_samples_batch_size=max(1, config.internal_batch_size // x.shape[0]),
-                target=target, abs=False)
-        elif method == "deeplift":
-            _warn_if_deeplift_degenerates(model)
-            out = captum_attr.DeepLift(model).attribute(x, baselines=ref, target=target)
-        elif method == "gradient_shap":
-            # One blank reference image; the per-draw Gaussian noise spreads the baseline.
-            out = captum_attr.GradientShap(model).attribute(
-                x, baselines=ref, n_samples=config.shap_samples, stdevs=stdev, target=target)
-        else:  # input_x_gradient
-            out = captum_attr.InputXGradient(model).attribute(x, target=target)
+        out = explainer.attribute(x, **kwargs)
     return out.detach()
-
-
-def _warn_if_deeplift_degenerates(model: torch.nn.Module) -> None:
-    """Captum applies DeepLift's rules only to non-linearities that are modules (nn.ReLU, ...);
-    through functional ones (F.relu, F.max_pool2d) it back-propagates plain gradients, and with
-    none left DeepLift equals (x - baseline) * gradient."""
-    from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
-
-    if not any(isinstance(mod, tuple(SUPPORTED_NON_LINEAR)) for mod in model.modules()):
-        warnings.warn("deeplift: the model has no nn.ReLU/nn.MaxPool2d/... modules (functional "
-                      "non-linearities?), so Captum's DeepLift reduces to (x - baseline) * gradient here",
-                      stacklevel=3)
-
-
-def unit_scores(attribution: torch.Tensor, *, unit: str = "pixel", abs: bool = True) -> torch.Tensor:
-    """(B, M) importance of each maskable unit: |attribution| (or signed) per feature, or summed
-    over the channels of a pixel (unit="pixel", NCHW: M = H*W) as smoot_ext.mask ranks them."""
-    if unit not in ("pixel", "feature"):
-        raise ValueError(f"unit: expected 'pixel' or 'feature', got {unit!r}")
-    a = attribution.float()
-    if abs:
-        a = a.abs()
-    if unit == "pixel":
-        if a.dim() != 4:
-            raise ValueError(f"unit='pixel': expected an NCHW attribution, got shape {tuple(a.shape)}")
-        a = a.sum(dim=1)
-    return a.reshape(a.shape[0], -1)

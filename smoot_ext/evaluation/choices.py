@@ -1,4 +1,5 @@
-"""Validation of the options that name things (methods, orders): one error wording for all."""
+"""Validation of the options that name things (methods, orders) or count them: one error
+wording for all (the option, what was expected, what came)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -16,3 +17,9 @@ def check_choices(values: Iterable[str], choices: Sequence[str], option: str, no
     if len(set(values)) != len(values):
         raise ValueError(f"{option}: each {noun} at most once, got {values}")
     return values
+
+
+def check_count(option: str, value, least: int = 1) -> None:
+    """An integer >= ``least`` (a bool is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{option}: expected an integer >= {least}, got {value!r}")

@@ -9,28 +9,25 @@
   removed pixels solved jointly, plus Gaussian noise. A fill that leaves no shape of the removed
   region for the model to see, so the score measures the information removed, not the artefact.
 
+Adding a fill is one entry of ``FILLS``.
+
 ``noisy_linear_impute`` solves that sparse system for a whole batch in torch (Jacobi-
 preconditioned conjugate gradients, float64, the stencil as a convolution), so it runs on a
 GPU as well as on the CPU.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-IMPUTATIONS = ("uniform", "constant", "mean", "road")
+from ..ops import mask
+from .units import check_unit
+
 FILL_ALIASES = {"background": "constant"}  # the name earlier reports used for black
 ROAD_NOISE = 0.01  # ROAD's default noise std, in the data's units
-
-
-def check_fill(fill: str) -> str:
-    """The canonical fill name; raises naming the option and the choices."""
-    fill = FILL_ALIASES.get(fill, fill)
-    if fill not in IMPUTATIONS:
-        raise ValueError(f"--fill: unknown fill {fill!r}; choose from {', '.join(IMPUTATIONS)}")
-    return fill
 
 
 def background_tensor(background, x: torch.Tensor) -> torch.Tensor:
@@ -59,6 +56,56 @@ class Imputation:
             raise ValueError(f"--road-noise: expected a std >= 0, got {self.noise}")
 
 
+def _per_channel_constant(x, out, where, imputation: Imputation, seed: int) -> torch.Tensor:
+    if len(imputation.value) == 1:
+        return out
+    return torch.where(where, background_tensor(imputation.value, x), x)  # the op's constant is one scalar
+
+
+def _road(x, out, where, imputation: Imputation, seed: int) -> torch.Tensor:
+    if x.dim() != 4:
+        raise ValueError(f"--fill road: needs NCHW images (a pixel grid), got shape {tuple(x.shape)}")
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    return noisy_linear_impute(x, where.expand_as(x), noise=imputation.noise, generator=gen)
+
+
+def _constant_words(cfg: dict) -> str:
+    value = cfg["fill_value"] if cfg.get("fill_value") is not None else cfg["background"]
+    black = " (black in the data's units)" if cfg.get("fill_value") is None else ""
+    return f"constant {', '.join(f'{v:.4g}' for v in value)}{black}"
+
+
+@dataclass(frozen=True)
+class Fill:
+    """``op_fill``: the fill of ``smoot_ext.mask`` that removes the units; ``then``, if given,
+    replaces its result: (x, op output, removed values (broadcastable to x), imputation, seed)
+    -> x'; ``words``: the report's description, from the run's configuration dict."""
+
+    op_fill: str
+    words: Callable[[dict], str]
+    then: Callable | None = None
+
+
+FILLS = {
+    "uniform": Fill("uniform", lambda cfg: "uniform in [min, max] of the image's kept values per channel, as in "
+                                           "training (smoot_ext.mask)"),
+    "constant": Fill("constant", _constant_words, _per_channel_constant),
+    "mean": Fill("mean", lambda cfg: "the mean of the image's kept values, per channel"),
+    "road": Fill("constant", lambda cfg: "ROAD's noisy linear imputation (each removed pixel the weighted mean of "
+                                         "its 8 neighbours, solved jointly, plus Gaussian noise of std "
+                                         f"{cfg['road_noise']:g})", _road),
+}
+IMPUTATIONS = tuple(FILLS)
+
+
+def check_fill(fill: str) -> str:
+    """The canonical fill name; raises naming the option and the choices."""
+    fill = FILL_ALIASES.get(fill, fill)
+    if fill not in FILLS:
+        raise ValueError(f"--fill: unknown fill {fill!r}; choose from {', '.join(FILLS)}")
+    return fill
+
+
 def remove(x: torch.Tensor, score: torch.Tensor, k, imputation: Imputation, *, unit: str = "pixel",
            seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace the k units of each image with the lowest ``score`` by the imputation's fill.
@@ -66,20 +113,12 @@ def remove(x: torch.Tensor, score: torch.Tensor, k, imputation: Imputation, *, u
     The ranking is always `smoot_ext.mask`'s (ties to the lower index), so every fill removes
     the same units. ``seed`` fixes the random fills (uniform, road noise). Returns (x', removed)
     with removed (B, H, W) for pixels or x's shape for features."""
-    import smoot_ext  # late: smoot_ext/__init__ imports this package's parent
-
-    fill = imputation.fill
+    u = check_unit(unit, "unit")
+    spec = FILLS[imputation.fill]
     value = imputation.value[0] if len(imputation.value) == 1 else 0.0
-    op_fill = fill if fill in ("uniform", "mean") else "constant"
-    out, removed = smoot_ext.mask(x, score, k, unit=unit, abs=False, fill=op_fill, value=value, seed=seed)
-    where = removed.unsqueeze(1) if unit == "pixel" else removed
-    if fill == "constant" and len(imputation.value) > 1:  # the op's constant is one scalar
-        out = torch.where(where, background_tensor(imputation.value, x), x)
-    elif fill == "road":
-        if x.dim() != 4:
-            raise ValueError(f"--fill road: needs NCHW images (a pixel grid), got shape {tuple(x.shape)}")
-        gen = torch.Generator(device=x.device).manual_seed(seed)
-        out = noisy_linear_impute(x, where.expand_as(x), noise=imputation.noise, generator=gen)
+    out, removed = mask(x, score, k, unit=u.op_unit, abs=False, fill=spec.op_fill, value=value, seed=seed)
+    if spec.then is not None:
+        out = spec.then(x, out, u.spread(removed), imputation, seed)
     return out, removed
 
 

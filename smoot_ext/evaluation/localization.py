@@ -6,6 +6,9 @@ and are skipped by the callers' nanmean.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
 
@@ -45,3 +48,16 @@ def auroc(scores: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     neg = region.shape[1] - pos
     u = torch.where(region, avg_rank, 0.0).sum(dim=1) - pos * (pos + 1) / 2.0
     return torch.where((pos > 0) & (neg > 0), u / (pos * neg).clamp(min=1), torch.nan).float()
+
+
+@dataclass(frozen=True)
+class LocalisationMetric:
+    heading: str  # its name in the reports' tables
+    per_image: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (scores, region) -> (B,)
+
+
+# Adding a localisation metric is one entry here.
+LOCALISATION = {
+    "precision_at_region": LocalisationMetric("Precision@region", precision_at_region),
+    "auroc": LocalisationMetric("AUROC", auroc),
+}

@@ -20,12 +20,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..ops import num_units
 from .choices import check_choices
 from .imputation import Imputation, remove
+from .results import ORDERS
+from .units import check_unit
 
-ORDERS = ("morf", "lerf", "random")
 DEFAULT_LEVELS = tuple(i / 10 for i in range(10))
+DEFAULT_PERCENTAGES = tuple(round(100 * v) for v in DEFAULT_LEVELS)  # the older spelling, smoot-reproduce's
 TRAINING_FILL = Imputation("uniform")
 
 
@@ -111,9 +112,10 @@ def removal_curves(
     differences carry less noise). ``clean_logits`` saves the forward pass of level 0. ``timing``,
     if given, accumulates the seconds spent removing ("mask_s") and scoring ("forward_s")."""
     check_orders([order])
+    u = check_unit(unit, "unit")
     B, M = scores.shape
-    if B != x.shape[0] or M != num_units(x, unit):
-        raise ValueError(f"scores: expected shape ({x.shape[0]}, {num_units(x, unit)}) (one per {unit} of x), "
+    if B != x.shape[0] or M != u.count(x):
+        raise ValueError(f"scores: expected shape ({x.shape[0]}, {u.count(x)}) (one per {unit} of x), "
                          f"got {tuple(scores.shape)}")
     ks = counts_removed(levels, M)
     correct = torch.empty(B, len(ks), dtype=torch.bool, device=x.device)
@@ -125,8 +127,7 @@ def removal_curves(
             correct[:, i], prob[:, i] = c, p
     if todo:
         rep = len(todo)
-        score_shape = (B, 1, *x.shape[2:]) if unit == "pixel" else x.shape
-        s = ranking(scores.float(), order).reshape(score_shape)
+        s = ranking(scores.float(), order).reshape(u.score_shape(x))
         k = torch.tensor([ks[i] for i in todo], dtype=torch.int64, device=x.device).repeat_interleave(B)
         t0 = clock(x.device)
         xm, _ = remove(_tile(x, rep), _tile(s, rep), k, imputation, unit=unit, seed=seed)

@@ -6,6 +6,7 @@ written into a staging folder that replaces ``out`` only when complete.
 """
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import time
@@ -15,15 +16,14 @@ from pathlib import Path
 
 import torch
 
-from .attribution import AttributionConfig
+from .config import EvalConfig
 from .output import check_output_folder, staged_folder
-from .perturbation import DEFAULT_LEVELS, levels_from_percentages
 from .plots import plot_removal_curves, plot_saliency_grid
 from .report import write_report
-from .runner import EvalConfig, evaluate_checkpoints
+from .runner import evaluate_checkpoints
 from .summary import summarise
 
-DEFAULT_ATTRIBUTION = AttributionConfig()
+SHAPE_KEYS = ("in_channels", "image_size", "num_classes")  # what a checkpoint's model and its test set share
 
 
 def parse_checkpoints(specs: list[str]) -> list[tuple[str | None, list[str]]]:
@@ -62,7 +62,7 @@ def load_models(checkpoints: list[tuple[str | None, list[str]]], device: str = "
     first = next(iter(loaded.values()))[0]
     for runs in loaded.values():
         for _, meta, path in runs:
-            for key in ("dataset", "in_channels", "image_size", "num_classes"):
+            for key in ("dataset", *SHAPE_KEYS):
                 if meta.get(key) != first[1].get(key):
                     raise ValueError(f"--checkpoints: {path!r} has {key} {meta.get(key)!r}, but {first[2]!r} "
                                      f"has {first[1].get(key)!r}: every checkpoint must be of one dataset and "
@@ -94,8 +94,7 @@ def check_dataset(loaded: dict, dataset: str) -> None:
 
 def check_input_shape(loaded: dict, dataset: str, bundle) -> None:
     """The checkpoints' models take the test set's images and have its classes."""
-    want = {"dataset": dataset, "in_channels": bundle.in_channels, "image_size": bundle.image_size,
-            "num_classes": bundle.num_classes}
+    want = {"dataset": dataset, **{k: getattr(bundle, k) for k in SHAPE_KEYS}}
     for runs in loaded.values():
         for _, meta, path in runs:
             got = {k: meta.get(k) for k in want}
@@ -106,46 +105,33 @@ def check_input_shape(loaded: dict, dataset: str, bundle) -> None:
                                  f"with {want['num_classes']} classes")
 
 
-def run_evaluation(checkpoints: list[str], *, out: str, methods, percentages=None, levels=None, orders=None,
-                   fill="uniform", fill_value=None, road_noise=None, unit="pixel", abs=True, dataset=None,
-                   data_dir=None, num_test=1000, batch_size=250, seed=0, grid_images=6,
-                   attribution=DEFAULT_ATTRIBUTION, bootstrap=None, confidence=None, progress=True,
-                   device="cpu") -> dict:
-    """Loads the checkpoints and their test set, evaluates, writes the report (see report.py) to
-    `out`. ``levels`` are fractions in [0, 1); ``percentages`` the older spelling in percent.
-    Returns the results dict (with the report paths under "files")."""
+def run_evaluation(checkpoints: list[str], config: EvalConfig, *, out: str, dataset: str | None = None,
+                   data_dir: str | None = None, device: str = "cpu") -> dict:
+    """Loads the checkpoints and their test set (``dataset``, default the checkpoints'; from
+    ``data_dir``, default the training run's), evaluates them as ``config`` says, writes the
+    report (see report.py) to `out`. Returns the results dict (with the report paths under "files")."""
     from ..data import load_dataset
 
     started = time.perf_counter()
-    if num_test is not None and num_test < 1:
-        raise ValueError(f"--num-test: expected a positive number of test images, got {num_test}")
-    if batch_size < 1:
-        raise ValueError(f"--batch-size: expected >= 1, got {batch_size}")
-    if levels is None:
-        levels = DEFAULT_LEVELS if percentages is None else levels_from_percentages(percentages)
-    optional = {"orders": orders, "road_noise": road_noise, "bootstrap": bootstrap, "confidence": confidence}
-    # Check the cheap options before loading anything.
-    config = EvalConfig(methods=methods, levels=levels, fill=fill, fill_value=fill_value, unit=unit, abs=abs,
-                        seed=seed, grid_images=grid_images, attribution=attribution, progress=progress,
-                        **{k: v for k, v in optional.items() if v is not None})
     check_output_folder(out)
     loaded = load_models(parse_checkpoints(checkpoints), device)
     meta0 = next(iter(loaded.values()))[0][1]
     dataset = dataset or meta0["dataset"]
     data_dir = data_dir or meta0.get("config", {}).get("data_dir")
     check_dataset(loaded, dataset)
-    bundle = load_dataset(dataset, data_dir, seed=seed)
+    bundle = load_dataset(dataset, data_dir, seed=config.seed)
     check_input_shape(loaded, dataset, bundle)
     if config.fill_value is not None and len(config.fill_value) not in (1, bundle.in_channels):
         raise ValueError(f"--fill-value: expected 1 value or one per channel ({bundle.in_channels}), "
                          f"got {len(config.fill_value)}")
-    test = bundle.test
+    test, num_test, seed, batch_size = bundle.test, config.num_test, config.seed, config.batch_size
     positions = torch.arange(len(test))
     if num_test is not None and num_test < len(test):
         # The same seeded choice as IndexedImages.subset, so the positions are known.
         positions = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:num_test].sort().values
         test = test.subset(num_test, seed)
     x, y, masks = test.images, test.labels, test.masks
+    config = copy.copy(config)  # the data's own values below; the caller's config stays as it was
     # Black (raw 0) in the data's normalised units, per channel: the constant fill and the baseline.
     config.background = tuple((0.0 - m) / s for m, s in zip(bundle.mean, bundle.std))
     config.data_range = float(x.max() - x.min())

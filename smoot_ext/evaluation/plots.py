@@ -1,5 +1,6 @@
 """PNG figures: removal curves with bootstrap bands (the paper's Figure 3) and saliency grids (Figure 2);
-across training seeds (comparison.py), removal curves with bands over seeds and SMOOT's k per epoch."""
+across training seeds (seeds.py), removal curves with bands over seeds and SMOOT's k per epoch.
+Render only: every number drawn comes computed from the summary or the comparison."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from .runner import RANDOM  # noqa: E402
-from .statistics import DEFAULT_CONFIDENCE, t_interval  # noqa: E402
+from .results import RANDOM  # noqa: E402
+from .statistics import DEFAULT_CONFIDENCE  # noqa: E402
 
 STYLES = {"morf": "-", "lerf": "--", "random": ":"}  # line style per order; colour per model
 
@@ -93,28 +94,18 @@ def plot_k_trajectories(summary: dict, out: Path) -> list[Path]:
     return [_save(fig, out / "k_trajectories.png", dpi=110)]
 
 
-def plot_removal_curves_over_seeds(found: dict[str, dict[int, dict]], out: Path,
-                                   confidence: float = DEFAULT_CONFIDENCE) -> list[Path]:
+def plot_removal_curves_over_seeds(curves: dict, out: Path, confidence: float = DEFAULT_CONFIDENCE) -> list[Path]:
     """curves_<method>_<fill>.png: accuracy after removing the top (MoRF) / bottom (LeRF) fraction,
-    mean over seeds with a t band over seeds, one colour per run."""
-    keys = sorted({(fill, method) for records in found.values() for r in records.values()
-                   for fill, s in r["scores"].items() for method in s["methods"] if method != "random"})
+    mean over seeds with its band, one colour per run (``seeds.curves_over_seeds`` gives them)."""
     paths = []
-    for fill, method in keys:
+    for (fill, method), runs in curves.items():
         fig, ax = plt.subplots(figsize=(6.5, 4))
-        for i, (run, records) in enumerate(found.items()):
-            for order, style in (("morf", "-"), ("lerf", "--")):
-                try:
-                    levels = next(iter(records.values()))["scores"][fill]["levels"]
-                    rows = np.array([r["scores"][fill]["methods"][method]["accuracy"]["curves"][order]["mean"]
-                                     for r in records.values()])
-                except KeyError:
-                    continue
-                x = 100 * np.asarray(levels)
-                ax.plot(x, rows.mean(0), style, color=f"C{i}", label=f"{run} {order.upper()}")
-                if len(rows) > 1:
-                    _, lo, hi = t_interval(rows, confidence)
-                    ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.15)
+        for i, (run, orders) in enumerate(runs.items()):
+            for order, c in orders.items():
+                x = 100 * np.asarray(c["levels"])
+                ax.plot(x, c["mean"], STYLES[order], color=f"C{i}", label=f"{run} {order.upper()}")
+                if "lo" in c:
+                    ax.fill_between(x, c["lo"], c["hi"], color=f"C{i}", alpha=0.15)
         ax.set(xlabel="% of pixels removed", ylabel="test accuracy (%)",
                title=f"{method}, {fill} fill: mean over seeds, {round(100 * confidence)}% band")
         ax.legend(fontsize=7)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .runner import METRICS, RANDOM, PerImage
-from .summary import METRIC_NAMES, per_image_statistics
+from .imputation import FILLS
+from .localization import LOCALISATION
+from .results import METRIC_NAMES, METRICS, ORDER_WORDS, RANDOM, SALIENCY_STATISTICS, STATISTICS, PerImage
 
 # The paper's Tables 2-3 (CNN, 100 epochs, A100): (# test, min k, median k, max k, accuracy %, AUC).
 PAPER_TABLES = {
@@ -35,12 +36,6 @@ PAPER_TABLES = {
         "SMOOT": ("10K", 223, 372, 576, 93.65, 36.18),
     },
 }
-LOCALIZATION = ("precision_at_region", "auroc")
-STATISTICS = ("auc_morf", "auc_lerf", "srg", "auc_random")
-HEADINGS = {"auc_morf": "AUC MoRF (lower = better)", "auc_lerf": "AUC LeRF (higher = better)",
-            "srg": "SRG = LeRF - MoRF (higher = better)", "auc_random": "AUC random order"}
-ORDER_WORDS = {"morf": "MoRF: most relevant first", "lerf": "LeRF: least relevant first",
-               "random": "random: a uniformly random order (the same for every model and method)"}
 
 
 def npz_key(model: str, checkpoint: int, method: str, order: str, metric: str) -> str:
@@ -67,7 +62,7 @@ def write_report(results: dict, per_image: PerImage, out_dir: str | Path, figure
                 for name, entry in results["models"].items() for m, per in entry["methods"].items()
                 for metric, block in per.items() for o, c in block["curves"].items()
                 for i, lv in enumerate(results["levels"])])
-    _write_per_image(per_image, results["orders"], paths["per_image_npz"], paths["per_image_csv"])
+    _write_per_image(per_image, paths["per_image_npz"], paths["per_image_csv"])
     rel = [Path(p).relative_to(out_dir) if Path(p).is_relative_to(out_dir) else Path(p) for p in figures]
     paths["markdown"].write_text(markdown(results, rel))
     return paths
@@ -92,8 +87,8 @@ def _seed_fmt(stat: dict) -> list[str]:
 def _summary_rows(results: dict):
     header = ["model", "checkpoints", "method", "metric", "num_test", "accuracy", "accuracy_lo", "accuracy_hi"]
     for s in STATISTICS:
-        header += [s, f"{s}_lo", f"{s}_hi", f"{s}_seeds_lo", f"{s}_seeds_hi"]
-    header += list(LOCALIZATION)
+        header += [s.name, f"{s.name}_lo", f"{s.name}_hi", f"{s.name}_seeds_lo", f"{s.name}_seeds_hi"]
+    header += list(LOCALISATION)
     rows = []
     for name, entry in results["models"].items():
         loc = entry.get("localisation", {})
@@ -101,16 +96,16 @@ def _summary_rows(results: dict):
             for metric, block in per.items():
                 row = [name, entry["checkpoints"], m, metric, results["num_test"], *_fmt(entry["accuracy"])]
                 for s in STATISTICS:
-                    row += _fmt(block[s]) + _seed_fmt(block[s]) if s in block else [""] * 5
-                row += [f"{loc[m][k]:.4f}" if m in loc else "" for k in LOCALIZATION]
+                    row += _fmt(block[s.name]) + _seed_fmt(block[s.name]) if s.name in block else [""] * 5
+                row += [f"{loc[m][k]:.4f}" if m in loc else "" for k in LOCALISATION]
                 rows.append(row)
     return header, rows
 
 
-def _write_per_image(per_image: PerImage, orders, npz_path: Path, csv_path: Path) -> None:
+def _write_per_image(per_image: PerImage, npz_path: Path, csv_path: Path) -> None:
     arrays = {"levels": np.asarray(per_image.levels), "labels": per_image.labels, "index": per_image.index}
     header = ["model", "checkpoint", "method", "image", "label", "clean_correct", "clean_probability"]
-    header += [f"{s}_{METRIC_NAMES[metric]}" for metric in METRICS for s in STATISTICS]
+    header += [f"{s.name}_{METRIC_NAMES[metric]}" for metric in METRICS for s in STATISTICS]
     rows = []
     for name, runs in per_image.runs.items():
         for c, run in enumerate(runs):
@@ -119,10 +114,9 @@ def _write_per_image(per_image: PerImage, orders, npz_path: Path, csv_path: Path
             for (m, o), per in run["curves"].items():
                 for metric, v in per.items():
                     arrays[npz_key(name, c, m, o, metric)] = v
-            methods = sorted({m for m, _ in run["curves"]}, key=lambda m: (m == RANDOM, m))
-            for m in methods:
-                stats = {metric: per_image_statistics(run, per_image.levels, m, metric, orders) for metric in METRICS}
-                cols = [stats[metric].get(s) for metric in METRICS for s in STATISTICS]
+            stats = per_image.statistics[name][c]
+            for m in sorted(stats, key=lambda m: (m == RANDOM, m)):
+                cols = [stats[m][metric].get(s.name) for metric in METRICS for s in STATISTICS]
                 for i in range(per_image.num_images):
                     rows.append([name, c, m, int(per_image.index[i]), int(per_image.labels[i]),
                                  int(run["clean"]["correct"][i]), f"{run['clean']['probability'][i]:.6f}",
@@ -147,7 +141,7 @@ def markdown(results: dict, figures=()) -> str:
         f"{'|attribution|' if cfg['abs'] else 'signed attribution'} per {cfg['unit']}",
         f"- orders: {'; '.join(ORDER_WORDS[o] for o in results['orders'])}",
         f"- levels (fraction of the {cfg['unit']}s removed): {', '.join(f'{v:g}' for v in results['levels'])}",
-        f"- fill of removed units: {_fill_words(cfg)}",
+        f"- fill of removed units: {FILLS[cfg['fill']].words(cfg)}",
         f"- AUC: {results['auc_convention']}",
         "- SRG (symmetric relevance gain) = AUC(LeRF) - AUC(MoRF): larger = more faithful saliency",
         f"- intervals: {conf} percentile bootstrap over the test images ({boot['resamples']} resamples, "
@@ -165,10 +159,11 @@ def markdown(results: dict, figures=()) -> str:
         lines += ["## Localisation against the ground-truth region (mean over images)", "",
                   "Precision: share of the region-sized top of the map inside the region (chance = "
                   "region share). AUROC: saliency as a detector of region pixels (chance = 0.5).", "",
-                  "| Model | Saliency | Precision@region | AUROC |", "|---|---|---|---|"]
+                  "| Model | Saliency | " + " | ".join(v.heading for v in LOCALISATION.values()) + " |",
+                  "|---|---|" + "---|" * len(LOCALISATION)]
         for name, entry in models.items():
             for m, c in entry.get("localisation", {}).items():
-                lines.append(f"| {name} | {m} | {c['precision_at_region']:.3f} | {c['auroc']:.3f} |")
+                lines.append(f"| {name} | {m} | " + " | ".join(f"{c[k]:.3f}" for k in LOCALISATION) + " |")
         lines.append("")
     paper = PAPER_TABLES.get(dataset)
     if paper:
@@ -182,20 +177,6 @@ def markdown(results: dict, figures=()) -> str:
         lines += ["## Figures", "", "Lines: the mean curve; bands: its per-level bootstrap interval.", ""]
         lines += [f"![{Path(p).stem}]({p})" for p in figures] + [""]
     return "\n".join(lines)
-
-
-def _fill_words(cfg: dict) -> str:
-    fill = cfg["fill"]
-    if fill == "uniform":
-        return "uniform in [min, max] of the image's kept values per channel, as in training (smoot_ext.mask)"
-    if fill == "mean":
-        return "the mean of the image's kept values, per channel"
-    if fill == "road":
-        return (f"ROAD's noisy linear imputation (each removed pixel the weighted mean of its 8 neighbours, "
-                f"solved jointly, plus Gaussian noise of std {cfg['road_noise']:g})")
-    value = cfg["fill_value"] if cfg.get("fill_value") is not None else cfg["background"]
-    black = " (black in the data's units)" if cfg.get("fill_value") is None else ""
-    return f"constant {', '.join(f'{v:.4g}' for v in value)}{black}"
 
 
 def _interval(stat: dict, digits: int = 2) -> str:
@@ -216,23 +197,25 @@ def _models_table(results: dict, conf: str) -> list[str]:
 
 
 def _statistics_table(results: dict, metric: str, title: str, conf: str) -> list[str]:
-    stats = [s for s in STATISTICS[:3]
-             if any(s in per[metric] for e in results["models"].values() for per in e["methods"].values())]
-    has_random = RANDOM in results["orders"]
-    if not stats and not has_random:
+    """One row per model and saliency method; the random order's statistics, one per model,
+    repeated on its rows (or alone, when only the random order was scored)."""
+    models = results["models"].values()
+    stats = [s for s in SALIENCY_STATISTICS
+             if any(s.name in per[metric] for e in models for m, per in e["methods"].items() if m != RANDOM)]
+    rnd = [s for s in STATISTICS if not s.of_saliency
+           and any(s.name in e["methods"].get(RANDOM, {}).get(metric, {}) for e in models)]
+    if not stats and not rnd:
         return []
-    cols = stats + (["auc_random"] if has_random else [])
-    lines = [f"## {title}: {', '.join(HEADINGS[s].split(' (')[0] for s in cols)}", "",
+    lines = [f"## {title}: {', '.join(s.heading for s in stats + rnd)}", "",
              f"Mean over test images [{conf} bootstrap interval].", "",
-             "| Model | Saliency | " + " | ".join(HEADINGS[s] for s in cols) + " |",
-             "|---|---|" + "---|" * len(cols)]
+             "| Model | Saliency | " + " | ".join(s.title for s in stats + rnd) + " |",
+             "|---|---|" + "---|" * len(stats + rnd)]
     for name, entry in results["models"].items():
-        rnd = entry["methods"].get(RANDOM, {}).get(metric, {}).get("auc_random")
+        random_block = entry["methods"].get(RANDOM, {}).get(metric, {})
         for m in results["methods"] if stats else [RANDOM]:
             block = entry["methods"].get(m, {}).get(metric, {})
-            cells = [_interval(block[s]) if s in block else "-" for s in stats]
-            if has_random:
-                cells.append(_interval(rnd))
+            cells = [_interval(block[s.name]) if s.name in block else "-" for s in stats]
+            cells += [_interval(random_block[s.name]) for s in rnd]
             lines.append(f"| {name} | {m} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -245,9 +228,9 @@ def _seeds_table(results: dict, conf: str) -> list[str]:
         for m, per in entry["methods"].items():
             for metric, block in per.items():
                 for s in STATISTICS:
-                    if s in block:
-                        seeds = block[s]["seeds"]
-                        rows.append(f"| {name} | {m} | {metric} | {s} | {_interval(seeds)} | "
+                    if s.name in block:
+                        seeds = block[s.name]["seeds"]
+                        rows.append(f"| {name} | {m} | {metric} | {s.name} | {_interval(seeds)} | "
                                     + ", ".join(f"{v:.2f}" for v in seeds["values"]) + " |")
     if not rows:
         return []
@@ -265,16 +248,17 @@ def _differences_table(results: dict, conf: str) -> list[str]:
     rows: dict[tuple, dict] = {}  # (B - A, method, metric) -> {statistic: difference}
     for d in diffs:
         rows.setdefault((f"{d['b']} - {d['a']}", d["method"], d["metric"]), {})[d["statistic"]] = d
-    stats = [s for s in STATISTICS if any(s in per for per in rows.values())]
+    stats = [s for s in STATISTICS if any(s.name in per for per in rows.values())]
     lines = ["## Differences between models", "",
              f"B - A, mean over the same test images [{conf} paired bootstrap interval]; an interval that "
              "excludes 0 is a difference the test set resolves. `seeds`: the Welch interval over the "
              "models' checkpoints, where both have several.", "",
-             "| B - A | Saliency | Metric | " + " | ".join(f"Difference in {HEADINGS[s].split(' (')[0]}" for s in stats)
+             "| B - A | Saliency | Metric | " + " | ".join(f"Difference in {s.heading}" for s in stats)
              + " |", "|---|---|---|" + "---|" * len(stats)]
     for (pair, m, metric), per in rows.items():
-        cells = [_interval(per[s]) + (f"; seeds [{per[s]['seeds']['lo']:.2f}, {per[s]['seeds']['hi']:.2f}]"
-                                      if "seeds" in per[s] else "") if s in per else "-" for s in stats]
+        cells = [_interval(per[s.name]) + (f"; seeds [{per[s.name]['seeds']['lo']:.2f}, "
+                                           f"{per[s.name]['seeds']['hi']:.2f}]" if "seeds" in per[s.name] else "")
+                 if s.name in per else "-" for s in stats]
         lines.append(f"| {pair} | {m} | {metric} | " + " | ".join(cells) + " |")
     return lines + [""]
 

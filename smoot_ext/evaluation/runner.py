@@ -1,109 +1,23 @@
 """One pass over the test data that scores every checkpoint with every saliency method.
 
-The result is per image (``PerImage``): for each model, checkpoint, saliency method and order,
-whether each image is still classified right and its true-class probability at every level.
-Every summary (``summary.summarise``) is recomputed from these arrays.
+The result is per image (``results.PerImage``): for each model, checkpoint, saliency method and
+order, whether each image is still classified right and its true-class probability at every
+level. Every summary (``summary.summarise``) is computed from these arrays.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..ops import num_units
-from .attribution import AttributionConfig, attribute, check_methods, unit_scores
-from .imputation import ROAD_NOISE, Imputation, check_fill
-from .localization import auroc, precision_at_region
-from .perturbation import (
-    DEFAULT_LEVELS,
-    ORDERS,
-    check_levels,
-    check_orders,
-    clock,
-    forward,
-    outcome,
-    random_scores,
-    removal_curves,
-)
-from .statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, check_bootstrap
-
-RANDOM = "random"  # the random order's key among the saliency methods (it has no saliency map)
-METRICS = ("correct", "probability")  # what the curves record per image and level
-
-
-@dataclass
-class EvalConfig:
-    methods: list[str] = field(default_factory=lambda: ["saliency", "integrated_gradients"])
-    levels: list[float] = field(default_factory=lambda: list(DEFAULT_LEVELS))  # fractions removed
-    orders: list[str] = field(default_factory=lambda: list(ORDERS))
-    fill: str = "uniform"  # one of imputation.IMPUTATIONS
-    fill_value: tuple | None = None  # the constant fill; None = background
-    road_noise: float = ROAD_NOISE
-    background: tuple = (0.0,)  # black in the data's (normalised) units, per channel; also the attribution baseline
-    data_range: float = 1.0  # max - min of the data, scales SmoothGrad/GradientShap noise
-    unit: str = "pixel"  # rank and remove whole pixels (all channels) or single features
-    abs: bool = True  # rank by |attribution| (the paper's gradient magnitude) or the signed value
-    seed: int = 0  # random order, fill draws, bootstrap
-    grid_images: int = 6  # how many test images the saliency-map grid shows
-    attribution: AttributionConfig = field(default_factory=AttributionConfig)
-    bootstrap: int = DEFAULT_RESAMPLES  # bootstrap resamples of the test images
-    confidence: float = DEFAULT_CONFIDENCE
-    forward_batch: int = 1024  # images per forward pass of the removal curves
-    progress: bool = True
-
-    def __post_init__(self):
-        self.methods = check_methods(self.methods)
-        self.levels = check_levels(self.levels)
-        self.orders = check_orders(self.orders)
-        self.fill = check_fill(self.fill)
-        self.background = _floats(self.background)
-        if self.fill_value is not None:
-            self.fill_value = _floats(self.fill_value)
-        self.imputation  # noqa: B018  (validates the fill's parameters now, not mid-run)
-        check_bootstrap(self.bootstrap, self.confidence)
-        if self.grid_images < 1:
-            raise ValueError(f"--grid-images: expected >= 1 image rows, got {self.grid_images}")
-        if self.unit not in ("pixel", "feature"):
-            raise ValueError(f"--unit: expected 'pixel' or 'feature', got {self.unit!r}")
-        if self.forward_batch < 1:
-            raise ValueError(f"forward_batch: expected >= 1, got {self.forward_batch}")
-
-    @property
-    def imputation(self) -> Imputation:
-        value = self.background if self.fill_value is None else self.fill_value
-        return Imputation(self.fill, value, self.road_noise)
-
-    @property
-    def keys(self) -> list[tuple[str, str]]:
-        """(method, order) of every curve: the saliency orders per method, then the random one."""
-        keys = [(m, o) for m in self.methods for o in self.orders if o != RANDOM]
-        return keys + ([(RANDOM, RANDOM)] if RANDOM in self.orders else [])
-
-
-def _floats(v) -> tuple:
-    return tuple(float(a) for a in torch.as_tensor(v).reshape(-1))
-
-
-@dataclass
-class PerImage:
-    """Per-image results. ``runs[model][checkpoint]`` holds "clean" {metric: (N,)} and
-    "curves" {(method, order): {metric: (N, L)}}; metric "correct" is bool, "probability"
-    float32. ``localisation[model][checkpoint][method]`` {"precision_at_region", "auroc": (N,)}
-    where the batches carried regions (NaN where a region is empty)."""
-
-    levels: list[float]
-    labels: np.ndarray
-    index: np.ndarray  # the images' positions in the test set
-    runs: dict
-    localisation: dict
-    timing: dict
-
-    @property
-    def num_images(self) -> int:
-        return int(self.labels.shape[0])
+from .attribution import attribute
+from .config import EvalConfig
+from .localization import LOCALISATION
+from .perturbation import clock, forward, outcome, random_scores, removal_curves
+from .results import METRICS, ORDERS, RANDOM, PerImage
+from .units import UNITS
 
 
 def evaluate_checkpoints(
@@ -129,10 +43,12 @@ def evaluate_checkpoints(
     keys = config.keys
     acc = {n: [{"clean": {k: [] for k in METRICS}, "curves": {key: {k: [] for k in METRICS} for key in keys}}
                for _ in ms] for n, ms in runs.items()}
-    loc = {n: [{m: {"precision_at_region": [], "auroc": []} for m in config.methods} for _ in ms]
+    loc = {n: [{m: {k: [] for k in LOCALISATION} for m in config.methods} for _ in ms]
            for n, ms in runs.items()}
     timing = {"attribution_s": {m: 0.0 for m in config.methods}, "clean_s": 0.0, "mask_s": 0.0, "forward_s": 0.0}
     rng = torch.Generator().manual_seed(config.seed)
+    unit = UNITS[config.unit]
+    per_map = UNITS[unit.maps]  # the unit of the saliency grid and of the regions
     maps = {"images": [], "labels": [], "saliency": {m: {n: [] for n in runs} for m in config.methods}}
     labels, seen, has_region = [], 0, False
     steps = None if total is None else total * sum(len(ms) for ms in runs.values())
@@ -146,8 +62,7 @@ def evaluate_checkpoints(
         if take:
             maps["images"].append(x[:take].cpu())
             maps["labels"].append(y[:take].cpu())
-        rnd = random_scores(x.shape[0], num_units(x, config.unit), rng, x.device) if RANDOM in config.orders \
-            else None
+        rnd = random_scores(x.shape[0], unit.count(x), rng, x.device) if RANDOM in config.orders else None
         # One fill seed per (batch, order), shared by every model and method.
         seeds = {o: _derived_seed(config.seed, b, ORDERS.index(o)) for o in config.orders}
         for n, ms in runs.items():
@@ -167,17 +82,17 @@ def evaluate_checkpoints(
                     a = attribute(model, x, y, m, baseline=config.background, data_range=config.data_range,
                                   config=config.attribution, seed=config.seed)
                     timing["attribution_s"][m] += clock(x.device) - t0
-                    s = unit_scores(a, unit=config.unit, abs=config.abs)
+                    s = unit.scores(a, config.abs)
                     for o in config.orders:
                         if o != RANDOM:
                             _add_curves(*args, (m, o), s, seeds[o])
                     if take and c == 0:
                         maps["saliency"][m][n].append(
-                            unit_scores(a[:take], unit="pixel", abs=True).reshape(take, *x.shape[2:]).cpu())
+                            per_map.scores(a[:take], True).reshape(take, *per_map.map_shape(x)).cpu())
                     if region is not None:
-                        ps = unit_scores(a, unit="pixel", abs=config.abs)
-                        loc[n][c][m]["precision_at_region"].append(precision_at_region(ps, region).cpu())
-                        loc[n][c][m]["auroc"].append(auroc(ps, region).cpu())
+                        ps = per_map.scores(a, config.abs)
+                        for k, metric in LOCALISATION.items():
+                            loc[n][c][m][k].append(metric.per_image(ps, region).cpu())
                 bar.update(1)
         seen += x.shape[0]
     bar.close()

@@ -1,13 +1,9 @@
 """From per-image results to the reported numbers: curves, AUCs, SRG, their intervals, and the
 paired differences between models.
 
-Statistics (each a mean over test images, in %):
-
-- ``auc_morf``, ``auc_lerf``, ``auc_random``: the area under the mean curve of that order;
-- ``srg``: the symmetric relevance gain AUC(LeRF) - AUC(MoRF), larger = more faithful;
-- for each level, the mean curve (the plots' bands).
-
-Each comes with a bootstrap interval over test images. A model given as several checkpoints
+The statistics are those of ``results.STATISTICS`` (each a mean over test images, in %, of
+the per-image values ``PerImage.statistics`` holds), and for each level the mean curve (the
+plots' bands). Each comes with a bootstrap interval over test images. A model given as several checkpoints
 (seeds) is scored by its per-image mean over checkpoints; it also gets a Student-t interval
 over the checkpoints' own values ("seeds"), and each checkpoint's values are listed. The
 difference of two models (later minus earlier, per method, metric and statistic) gets the paired
@@ -20,43 +16,23 @@ from itertools import combinations
 
 import numpy as np
 
-from .runner import METRICS, RANDOM, EvalConfig, PerImage
-from .statistics import auc_convention, bootstrap, t_interval, trapezoid_auc, welch_interval
-
-METRIC_NAMES = {"correct": "accuracy", "probability": "probability"}  # report names of the curves
+from .results import METRIC_NAMES, METRICS, PerImage, curve_orders
+from .statistics import auc_convention, bootstrap, t_interval, welch_interval
 
 
-def statistics_of(orders) -> list[str]:
-    """Which AUC statistics a saliency method gets from these orders (random has its own)."""
-    return ([f"auc_{o}" for o in ("morf", "lerf") if o in orders]
-            + (["srg"] if "morf" in orders and "lerf" in orders else []))
-
-
-def per_image_statistics(run: dict, levels, method: str, metric: str, orders) -> dict[str, np.ndarray]:
-    """{statistic: (N,)} of one checkpoint and method: per-image AUCs (and SRG) in %."""
-    if method == RANDOM:
-        return {"auc_random": trapezoid_auc(levels, 100.0 * run["curves"][(RANDOM, RANDOM)][metric])}
-    out = {f"auc_{o}": trapezoid_auc(levels, 100.0 * run["curves"][(method, o)][metric])
-           for o in ("morf", "lerf") if o in orders}
-    if "srg" in statistics_of(orders):
-        out["srg"] = out["auc_lerf"] - out["auc_morf"]
-    return out
-
-
-def summarise(per_image: PerImage, config: EvalConfig) -> dict:
+def summarise(per_image: PerImage, config) -> dict:
     """The JSON-ready summary (see the module docstring); layout:
     models[name]["accuracy"] and models[name]["methods"][method][metric][statistic] are
     {"mean", "lo", "hi"} (+ "seeds": {"mean", "lo", "hi", "values"} with several checkpoints);
     models[name]["methods"][method][metric]["curves"][order] is {"mean", "lo", "hi"} per level;
     differences is a list of {"a", "b", "method", "metric", "statistic", "mean", "lo", "hi"}."""
     levels, orders = per_image.levels, config.orders
-    methods = (list(config.methods) if statistics_of(orders) else []) + ([RANDOM] if RANDOM in orders else [])
+    first = next(iter(per_image.runs))
+    method_orders = curve_orders(per_image.runs[first][0])  # every checkpoint has the same curves
+    methods = list(per_image.statistics[first][0])  # the methods with a statistic, random last
     columns: list[tuple[tuple, np.ndarray]] = []  # (where the result goes, per-image values)
     checkpoint_values: dict[tuple, np.ndarray] = {}  # (name, method, metric, stat) -> (checkpoints,)
     model_values: dict[tuple, np.ndarray] = {}  # (name, method, metric, stat) -> per-image model value
-
-    def method_orders(m):
-        return [RANDOM] if m == RANDOM else [o for o in orders if o != RANDOM]
 
     for name, runs in per_image.runs.items():
         clean = np.mean([100.0 * r["clean"]["correct"] for r in runs], axis=0)
@@ -64,11 +40,11 @@ def summarise(per_image: PerImage, config: EvalConfig) -> dict:
         for m in methods:
             for metric in METRICS:
                 mn = METRIC_NAMES[metric]
-                for o in method_orders(m):
+                for o in method_orders[m]:
                     curve = np.mean([100.0 * r["curves"][(m, o)][metric] for r in runs], axis=0)  # (N, L)
                     for i in range(len(levels)):
                         columns.append((("models", name, "methods", m, mn, "curves", o, i), curve[:, i]))
-                per_run = [per_image_statistics(r, levels, m, metric, orders) for r in runs]
+                per_run = [stats[m][metric] for stats in per_image.statistics[name]]
                 for stat in per_run[0]:
                     values = np.stack([p[stat] for p in per_run])  # (checkpoints, N)
                     model_values[(name, m, mn, stat)] = values.mean(axis=0)
@@ -96,7 +72,7 @@ def summarise(per_image: PerImage, config: EvalConfig) -> dict:
             for metric in METRICS:
                 mn = METRIC_NAMES[metric]
                 block = {"curves": {o: _curve(found, ("models", name, "methods", m, mn, "curves", o), len(levels))
-                                    for o in method_orders(m)}}
+                                    for o in method_orders[m]}}
                 for (n, mm, mmn, stat), values in checkpoint_values.items():
                     if (n, mm, mmn) == (name, m, mn):
                         block[stat] = found[("models", name, "methods", m, mn, stat)]

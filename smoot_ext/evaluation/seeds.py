@@ -1,5 +1,7 @@
-"""Training runs compared across seeds: one small score file per (run, seed), and the summary
-of all of them with intervals over seeds (what `smoot-reproduce` writes into ``--results``).
+"""Training runs compared across seeds: the score record (one small file per run and seed, its
+writing and reading) and the comparison of all of them, with intervals over seeds, its markdown
+and its figures (what `smoot-reproduce` writes into ``--results``). Needs no captum: a
+comparison of finished score files scores nothing.
 
 A score file ``<results>/<run>/seed<S>.json`` holds the run's per-epoch history (test accuracy,
 k min/median/max) and, per evaluation fill and saliency method, its AUCs and SRG from
@@ -20,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .plots import plot_k_trajectories, plot_removal_curves_over_seeds
+from .results import RANDOM, SALIENCY_STATISTICS, STATISTICS
 from .statistics import DEFAULT_CONFIDENCE, t_interval, welch_interval
 
 HISTORY_KEYS = ("epoch", "test_acc", "train_loss", "k_min", "k_median", "k_max", "k_mean", "time_s")
-STATISTICS = ("auc_morf", "auc_lerf", "srg")
+HEADLINE = {s.name for s in STATISTICS if s.headline}  # the statistics of the markdown's differences
 
 
 def run_name(method: str, k_rounding: str) -> str:
@@ -35,16 +39,31 @@ def score_path(results: str | Path, run: str, seed: int) -> Path:
     return Path(results) / run / f"seed{seed}.json"
 
 
-def compact_scores(evaluation: dict) -> dict:
-    """One model's part of a ``run_evaluation`` results dict: "methods" ({method: {metric:
-    {statistic or "curves": ...}}}), the number of images, the levels, the clean accuracy on those
-    images, and "localisation" where the data has ground-truth regions."""
+def new_record(*, run: str, method: str, k_rounding: str, seed: int, epochs: int, settings: dict,
+               history: list[dict], scores: dict) -> dict:
+    """A score record: the run, its training (method, k rounding, seed, epochs, per-epoch history),
+    the settings it was scored with, and per fill its scores (``add_scores``)."""
+    return {"run": run, "method": method, "k_rounding": k_rounding, "seed": seed, "epochs": epochs,
+            "settings": settings, "history": history, "scores": scores}
+
+
+def add_scores(scores: dict, fill: str, evaluation: dict) -> dict:
+    """Adds one model's part of a ``run_evaluation`` results dict to ``scores[fill]`` and returns
+    that part: "methods" ({method: {metric: {statistic or "curves": ...}}}), "num_test" per
+    method, the levels, the clean accuracy on the part's images, and "localisation" where the
+    data has ground-truth regions. A later pass of the same fill adds its methods."""
     (name, model), = evaluation["models"].items()
-    out = {"num_test": evaluation["num_test"], "levels": evaluation["levels"],
-           "accuracy": model["accuracy"], "methods": model["methods"]}
+    part = {"num_test": {m: evaluation["num_test"] for m in model["methods"]}, "levels": evaluation["levels"],
+            "accuracy": model["accuracy"], "methods": model["methods"]}
     if "localisation" in model:
-        out["localisation"] = model["localisation"]
-    return out
+        part["localisation"] = model["localisation"]
+    if fill not in scores:
+        scores[fill] = part
+    else:
+        for key in ("methods", "num_test"):
+            scores[fill][key].update(part[key])
+        scores[fill].setdefault("localisation", {}).update(part.get("localisation", {}))
+    return part
 
 
 def write_score_file(path: Path, record: dict) -> None:
@@ -87,7 +106,7 @@ def _quantities(records: dict[int, dict]) -> dict[tuple, callable]:
     for fill, scores in first["scores"].items():
         for method, metrics in scores["methods"].items():
             for metric, block in metrics.items():
-                for stat in STATISTICS:
+                for stat in (s.name for s in SALIENCY_STATISTICS):
                     if stat in block:
                         out[("score", fill, method, metric, stat)] = (
                             lambda r, f=fill, m=method, mt=metric, st=stat:
@@ -157,6 +176,37 @@ def _find(rows: list[dict], **want) -> dict | None:
     return None
 
 
+def compare(found: dict[str, dict[int, dict]], out: str | Path, confidence: float = DEFAULT_CONFIDENCE) -> list[Path]:
+    """The comparison of the score records ``found`` ({run: {seed: record}}) written into
+    ``out``: summary.json, summary.csv, summary.md, then the figures."""
+    summary = summarise_runs(found, confidence)
+    out = Path(out)
+    return (write_summary(summary, out) + plot_k_trajectories(summary, out)
+            + plot_removal_curves_over_seeds(curves_over_seeds(found, confidence), out, confidence))
+
+
+def curves_over_seeds(found: dict[str, dict[int, dict]], confidence: float = DEFAULT_CONFIDENCE) -> dict:
+    """{(fill, method): {run: {order: {"levels", "mean", "lo", "hi"}}}}: each run's MoRF and LeRF
+    accuracy curves, the mean over seeds with a t band over seeds (none for one seed)."""
+    keys = sorted({(fill, method) for records in found.values() for r in records.values()
+                   for fill, s in r["scores"].items() for method in s["methods"] if method != RANDOM})
+    out: dict = {}
+    for fill, method in keys:
+        for run, records in found.items():
+            for order in ("morf", "lerf"):
+                try:
+                    levels = next(iter(records.values()))["scores"][fill]["levels"]
+                    rows = np.array([r["scores"][fill]["methods"][method]["accuracy"]["curves"][order]["mean"]
+                                     for r in records.values()])
+                except KeyError:
+                    continue
+                curve = {"levels": levels, "mean": rows.mean(0)}
+                if len(rows) > 1:
+                    _, curve["lo"], curve["hi"] = t_interval(rows, confidence)
+                out.setdefault((fill, method), {}).setdefault(run, {})[order] = curve
+    return out
+
+
 def write_summary(summary: dict, out: str | Path) -> list[Path]:
     """summary.json, summary.csv (one row per run and quantity) and summary.md."""
     out = Path(out)
@@ -197,11 +247,11 @@ def markdown(summary: dict) -> str:
                    if q["kind"] == "score"}, key=_reading_order)
     for fill, method, metric in keys:
         lines += ["", f"**{method}, {fill} fill, {metric} curve**", "",
-                  "| run | AUC MoRF (lower = more faithful) | AUC LeRF (higher) | SRG = LeRF - MoRF (higher) |",
-                  "|---|---|---|---|"]
+                  "| run | " + " | ".join(s.title for s in SALIENCY_STATISTICS) + " |",
+                  "|---" * (len(SALIENCY_STATISTICS) + 1) + "|"]
         for run, e in runs.items():
             cells = [_fmt(_find(e["quantities"], kind="score", fill=fill, method=method, metric=metric,
-                                statistic=s)) for s in STATISTICS]
+                                statistic=s.name)) for s in SALIENCY_STATISTICS]
             lines.append(f"| {run} | " + " | ".join(cells) + " |")
     loc = sorted({(q["fill"], q["method"]) for e in runs.values() for q in e["quantities"]
                   if q["kind"] == "localisation"})
@@ -215,7 +265,7 @@ def markdown(summary: dict) -> str:
                 _fmt(_find(e["quantities"], kind="localisation", fill=fill, method=method, statistic=s), 3)
                 for s in stats) + " |")
     diffs = [d for d in summary["differences"] if d["a"] in ("baseline", "sgt") and
-             (d["kind"] == "accuracy" or d["statistic"] in ("srg", "auc_morf") or d["kind"] == "localisation")]
+             (d["kind"] == "accuracy" or d["statistic"] in HEADLINE or d["kind"] == "localisation")]
     if diffs:
         lines += ["", "**Differences (b - a)**", "",
                   "| b - a | quantity | mean | paired interval | Welch interval |", "|---|---|---|---|---|"]

@@ -1,0 +1,177 @@
+"""The reproduction experiment behind `smoot-reproduce`: train every method (and each SMOOT k
+rounding) for each seed, score every final checkpoint with every fill, keep one score record per
+run and seed (``seeds``), and compare the runs over seeds.
+
+A run whose record already holds this many epochs and these settings is done and skipped, so an
+interrupted experiment continues where it stopped and ``compare_only`` compares what is done
+(without captum: nothing is scored then).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..checks import ROUNDINGS
+from ..training.guided import TRAINING_METHODS
+from ..training.loop import TrainConfig, train
+from .attribution import AttributionConfig, check_methods
+from .choices import check_choices, check_count
+from .config import EvalConfig
+from .imputation import IMPUTATIONS
+from .perturbation import DEFAULT_PERCENTAGES, levels_from_percentages
+from .pipeline import run_evaluation
+from .results import ORDERS, RANDOM
+from .seeds import add_scores, compare, new_record, read_score_files, run_name, score_path, write_score_file
+
+IG = "integrated_gradients"  # the slow method, which may be scored on fewer images
+
+
+@dataclass
+class ReproduceConfig:
+    """The experiment's options (smoot-reproduce's, which documents each)."""
+
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    training: list[str] = field(default_factory=lambda: list(TRAINING_METHODS))
+    k_rounding: list[str] = field(default_factory=lambda: ["floor"])
+    epochs: int = 1
+    seeds: list[int] = field(default_factory=lambda: [0])
+    subset: int | None = None
+    batch_size: int | None = None
+    methods: list[str] = field(default_factory=lambda: ["saliency", IG])
+    percentages: list[float] = field(default_factory=lambda: list(DEFAULT_PERCENTAGES))
+    fills: list[str] = field(default_factory=lambda: ["uniform"])
+    num_test: int = 1000  # 0 = all
+    ig_num_test: int | None = None  # None: num_test
+    eval_seed: int = 0
+    ig_steps: int = AttributionConfig.ig_steps
+    device: str = "cpu"
+    threads: int = 0
+    progress: bool = True
+    compare_only: bool = False
+    out: str = "runs/reproduce"
+    results: str | None = None  # None: <out>/results
+
+    def __post_init__(self):
+        check_choices(self.training, TRAINING_METHODS, "--training", "training method")
+        check_choices(self.k_rounding, ROUNDINGS, "--k-rounding", "rounding")
+        check_methods(self.methods)
+        check_choices(self.fills, IMPUTATIONS, "--fills", "fill")
+        levels_from_percentages(self.percentages)
+        AttributionConfig(ig_steps=self.ig_steps)
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"--seeds: each seed at most once, got {self.seeds}")
+        check_count("--epochs", self.epochs)
+        for option, v, least in (("--num-test", self.num_test, 0), ("--ig-num-test", self.ig_num_test, 0),
+                                 ("--subset", self.subset, 1), ("--batch-size", self.batch_size, 1),
+                                 ("--eval-seed", self.eval_seed, 0), ("--threads", self.threads, 0)):
+            if v is not None:  # None: the default (all images, the trainer's batch, ...)
+                check_count(option, v, least)
+        self.results = self.results or os.path.join(self.out, "results")
+
+    def runs(self) -> list[tuple[str, str, str]]:
+        """(run name, method, k rounding) of every run, in ``training`` order."""
+        return [(run_name(method, rounding), method, rounding) for method in self.training
+                for rounding in (self.k_rounding if method == "smoot" else ["floor"])]
+
+    def passes(self) -> list[tuple[list[str], int | None]]:
+        """(methods, number of test images or None for all): IG may get its own subset."""
+        ig_num = self.num_test if self.ig_num_test is None else self.ig_num_test
+        rest = [m for m in self.methods if m != IG]
+        passes = [(rest, self.num_test or None)] if rest else []
+        if IG in self.methods:
+            if passes and ig_num == self.num_test:
+                passes[0] = (self.methods, self.num_test or None)
+            else:
+                passes.append(([IG], ig_num or None))
+        return passes
+
+    def orders(self, fill: str, pass_index: int) -> list[str]:
+        """The random order (the same for every saliency method) once: in the first pass of the
+        first fill; elsewhere MoRF and LeRF, which are all SRG needs."""
+        first = fill == self.fills[0] and pass_index == 0
+        return [o for o in ORDERS if first or o != RANDOM]
+
+    def settings(self) -> dict:
+        """What a score record must match to count as done (besides its epochs)."""
+        return {"dataset": self.dataset, "subset": self.subset, "batch_size": self.batch_size,
+                "methods": sorted(self.methods), "fills": sorted(self.fills), "percentages": list(self.percentages),
+                "num_test": self.num_test, "ig_num_test": self.ig_num_test, "eval_seed": self.eval_seed,
+                "ig_steps": self.ig_steps,
+                "orders": {f: [self.orders(f, i) for i in range(len(self.passes()))] for f in self.fills}}
+
+    def matches(self, record: dict) -> bool:
+        """A score record is done for this experiment: the same epochs and settings."""
+        return record.get("epochs") == self.epochs and record.get("settings") == self.settings()
+
+    def is_done(self, path: Path) -> bool:
+        return path.is_file() and self.matches(json.loads(path.read_text()))
+
+    def evaluation(self, fill: str, pass_index: int) -> EvalConfig:
+        methods, num_test = self.passes()[pass_index]
+        return EvalConfig(methods=methods, levels=levels_from_percentages(self.percentages), fill=fill,
+                          orders=self.orders(fill, pass_index), num_test=num_test, seed=self.eval_seed,
+                          progress=self.progress, attribution=AttributionConfig(ig_steps=self.ig_steps))
+
+
+def reproduce(config: ReproduceConfig) -> list[Path]:
+    """Trains and scores every run and seed not done yet (none with ``compare_only``), then
+    compares the finished ones; returns the comparison's files (summary.json, .csv, .md, figures)."""
+    for seed in config.seeds:  # every run of a seed before the next seed: a partial result compares all runs
+        for run, method, rounding in config.runs():
+            path = score_path(config.results, run, seed)
+            if config.is_done(path):
+                print(f"== {run}, seed {seed}: done ({path})", file=sys.stderr)
+            elif config.compare_only:
+                print(f"== {run}, seed {seed}: not done, left out", file=sys.stderr)
+            else:
+                train_and_score(config, run, method, rounding, seed)
+    found = read_score_files(config.results)
+    found = {run: {s: rec for s, rec in sorted(found[run].items()) if s in config.seeds and config.matches(rec)}
+             for run, _, _ in config.runs() if run in found}
+    found = {run: records for run, records in found.items() if records}
+    if not found:
+        raise ValueError(f"--results: no finished score file in {config.results} for these settings")
+    return compare(found, config.results)
+
+
+def check_same_test_set(part: dict, history: list[dict], num_test: int | None, ckpt: str) -> None:
+    """The evaluation's clean accuracy on the whole test set is the trainer's last test accuracy
+    (to a few flipped predictions): otherwise the model is being scored on another task."""
+    trained = 100.0 * history[-1]["test_acc"]
+    if num_test is None and abs(part["accuracy"]["mean"] - trained) > 1.0:
+        raise ValueError(f"{ckpt}: accuracy {part['accuracy']['mean']:.2f}% on the evaluation's test set, but "
+                         f"{trained:.2f}% when it was trained: the two test sets differ")
+
+
+def train_and_score(config: ReproduceConfig, run: str, method: str, rounding: str, seed: int) -> None:
+    """One run and seed: train (resuming its checkpoint), score, write its record."""
+    run_dir = os.path.join(config.out, run, f"seed{seed}")
+    ckpt = os.path.join(run_dir, "checkpoint.pt")
+    print(f"== training {run}, seed {seed} -> {run_dir}", file=sys.stderr)
+    history = train(TrainConfig(dataset=config.dataset, data_dir=config.data_dir, method=method, k_rounding=rounding,
+                                epochs=config.epochs, subset=config.subset, batch_size=config.batch_size, seed=seed,
+                                device=config.device, threads=config.threads, progress=config.progress,
+                                out=run_dir, resume=os.path.isfile(ckpt))).history
+    scores, figures = {}, {}
+    for fill in config.fills:
+        for i, (methods, num_test) in enumerate(config.passes()):
+            eval_dir = os.path.join(run_dir, f"eval-{fill}-{'-'.join(methods)}")
+            print(f"== scoring {run}, seed {seed}: {', '.join(methods)}, {fill} fill, "
+                  f"{num_test or 'all'} test images", file=sys.stderr)
+            if os.path.isdir(eval_dir):
+                shutil.rmtree(eval_dir)  # a stale or interrupted report of an earlier checkpoint
+            results = run_evaluation([f"{run}={ckpt}"], config.evaluation(fill, i), out=eval_dir,
+                                     data_dir=config.data_dir, device=config.device)
+            check_same_test_set(add_scores(scores, fill, results), history, num_test, ckpt)
+            figures.update({Path(f).name: f for f in results["files"]["figures"] if "saliency_" in f})
+    path = score_path(config.results, run, seed)
+    write_score_file(path, new_record(run=run, method=method, k_rounding=rounding, seed=seed, epochs=config.epochs,
+                                      settings=config.settings(), history=history, scores=scores))
+    if seed == min(config.seeds):  # one seed's saliency maps per run: PNGs are not small
+        for name, src in figures.items():
+            shutil.copyfile(src, path.parent / name)
