@@ -10,9 +10,10 @@ Each repeat runs both, one after the other (interleaved, so a busy machine slows
 LightningModule whose ``training_step`` returns ``SaliencyGuidedTraining.loss`` (initial
 weights, mask seed, optimizer and batches as ``train``'s: ``make_loader`` with the same seed),
 validated on the test split and checkpointed by ``ModelCheckpoint``. The epoch is timed in each:
-``train``'s own ``time_s`` (its step loop, the k sync and the test pass) and, in Lightning, from
-``on_train_epoch_start`` to ``on_train_epoch_end`` after the k sync (the same parts; the
-checkpoint comes after in both). ``call`` times each call whole (set-up, checkpoint; ``train``
+``train``'s from its loader to its checkpoint (as its ``time_s``: the step loop, the k sync and
+the test pass) and Lightning's from ``on_train_epoch_start`` to ``on_train_epoch_end`` after the
+k sync (the same parts; the checkpoint comes after in both), by wall and by process CPU time (less moved by other
+processes on a shared machine). ``call`` times each call whole (set-up, checkpoint; ``train``
 also draws its figures). ``same_k``: both left the same k vector (they did the same work).
 Columns: medians over the repeats and the median of the per-repeat ratios Lightning /
 smoot-train (target for the epoch: at most 1.05). JSON to --json; rows to
@@ -33,6 +34,7 @@ import lightning.pytorch as pl
 import record
 import torch
 import torch.nn.functional as F
+from epoch_overhead import _clock, _Timer  # its timers, as a sibling script (like record)
 
 from smoot_ext.allocator import keep_freed_memory
 from smoot_ext.data import load_dataset, make_loader
@@ -71,18 +73,18 @@ class Guided(pl.LightningModule):
 
 
 class EpochTimer(pl.Callback):
-    """Wall seconds from the training epoch's start to its end (listed after the k sync)."""
+    """(wall, CPU) seconds from the training epoch's start to its end (listed after the k sync)."""
 
     def on_train_epoch_start(self, trainer, pl_module):
-        self.start = time.perf_counter()
+        self.start = _clock()
 
     def on_train_epoch_end(self, trainer, pl_module):
-        self.seconds = time.perf_counter() - self.start
+        self.seconds = tuple(b - a for a, b in zip(self.start, _clock()))
 
 
-def lightning_epoch(cfg: loop.TrainConfig, out: str) -> tuple[float, float, torch.Tensor]:
-    """(epoch, whole call) wall seconds of one Lightning epoch set up as ``train`` sets up its own,
-    and the k vector after it."""
+def lightning_epoch(cfg: loop.TrainConfig, out: str) -> tuple[tuple, float, torch.Tensor]:
+    """The epoch's (wall, CPU) seconds and the whole call's wall seconds of one Lightning epoch set
+    up as ``train`` sets up its own, and the k vector after it."""
     t0 = time.perf_counter()
     bundle = load_dataset(cfg.dataset, cfg.data_dir, subset=cfg.subset, test_subset=cfg.test_subset, seed=cfg.seed)
     module = Guided(cfg, bundle)
@@ -98,11 +100,14 @@ def lightning_epoch(cfg: loop.TrainConfig, out: str) -> tuple[float, float, torc
     return timer.seconds, time.perf_counter() - t0, module.sgt.k.cpu()
 
 
-def smoot_train_epoch(cfg: loop.TrainConfig, out: str) -> tuple[float, float, torch.Tensor]:
-    """(epoch, whole call) wall seconds of ``smoot-train``'s loop for one epoch, and k after it."""
+def smoot_train_epoch(cfg: loop.TrainConfig, out: str) -> tuple[tuple, float, torch.Tensor]:
+    """The epoch's (wall, CPU) seconds and the whole call's wall seconds of ``smoot-train``'s loop
+    for one epoch, and k after it. The epoch: from its loader to its checkpoint (``time_s``)."""
     t0 = time.perf_counter()
-    result = loop.train(loop.TrainConfig(**{**vars(cfg), "out": out, "epochs": 1}))
-    return result.history[0]["time_s"], time.perf_counter() - t0, result.guided.k.cpu()
+    with _Timer(loop, "make_loader") as start, _Timer(loop, "save_checkpoint") as end:
+        result = loop.train(loop.TrainConfig(**{**vars(cfg), "out": out, "epochs": 1}))
+    epoch = tuple(b - a for a, b in zip(start.starts[0], end.starts[0]))
+    return epoch, time.perf_counter() - t0, result.guided.k.cpu()
 
 
 def main(argv=None):
@@ -137,19 +142,21 @@ def main(argv=None):
             order = (("smoot_train", smoot_train_epoch, a), ("lightning", lightning_epoch, b))
             for name, run, out in order if r % 2 == 0 else order[::-1]:
                 epoch, call, k[name] = run(cfg, out)
-                got[name] = {"epoch_s": epoch, "call_s": call}
+                got[name] = {"epoch_s": epoch[0], "epoch_cpu_s": epoch[1], "call_s": call}
         # The same work: the same batches, weights and mask draws leave the same k.
         got["same_k"] = torch.equal(k["smoot_train"], k["lightning"])
         got["epoch_ratio"] = got["lightning"]["epoch_s"] / got["smoot_train"]["epoch_s"]
+        got["epoch_cpu_ratio"] = got["lightning"]["epoch_cpu_s"] / got["smoot_train"]["epoch_cpu_s"]
         got["call_ratio"] = got["lightning"]["call_s"] / got["smoot_train"]["call_s"]
         reps.append(got)
         print(f"repeat {r + 1}: epoch smoot-train {got['smoot_train']['epoch_s']:.2f}s, Lightning "
-              f"{got['lightning']['epoch_s']:.2f}s ({got['epoch_ratio']:.3f}x); whole call "
+              f"{got['lightning']['epoch_s']:.2f}s ({got['epoch_ratio']:.3f}x, CPU "
+              f"{got['epoch_cpu_ratio']:.3f}x); whole call "
               f"{got['smoot_train']['call_s']:.2f}s vs {got['lightning']['call_s']:.2f}s "
               f"({got['call_ratio']:.3f}x)", file=sys.stderr)
     med = {f"{who}_{part}": statistics.median(rep[who][part] for rep in reps)
-           for who in ("smoot_train", "lightning") for part in ("epoch_s", "call_s")}
-    med.update({r: statistics.median(rep[r] for rep in reps) for r in ("epoch_ratio", "call_ratio")})
+           for who in ("smoot_train", "lightning") for part in ("epoch_s", "epoch_cpu_s", "call_s")}
+    med.update({r: statistics.median(rep[r] for rep in reps) for r in ("epoch_ratio", "epoch_cpu_ratio", "call_ratio")})
     result = {"dataset": args.dataset, "method": args.method, "train": cfg.subset, "test": cfg.test_subset,
               "batch_size": args.batch_size, "threads": torch.get_num_threads(), "repeats": args.repeats,
               "freed_memory_kept": kept, "lightning": pl.__version__,
@@ -159,7 +166,8 @@ def main(argv=None):
     print(f"\nLightning vs smoot-train, {args.dataset} {args.method}, batch {args.batch_size}, "
           f"{torch.get_num_threads()} thread(s), medians of {args.repeats} interleaved repeats:\n"
           f"  epoch  {med['smoot_train_epoch_s']:.2f}s vs {med['lightning_epoch_s']:.2f}s: "
-          f"{med['epoch_ratio']:.3f}x (target <= 1.05)\n"
+          f"{med['epoch_ratio']:.3f}x (target <= 1.05); CPU time {med['smoot_train_epoch_cpu_s']:.2f}s vs "
+          f"{med['lightning_epoch_cpu_s']:.2f}s: {med['epoch_cpu_ratio']:.3f}x\n"
           f"  call   {med['smoot_train_call_s']:.2f}s vs {med['lightning_call_s']:.2f}s: {med['call_ratio']:.3f}x")
     if args.json:
         with open(args.json, "w") as f:

@@ -1,8 +1,5 @@
 """SaliencyGuidedCallback with real Lightning on the CPU: a fit equals the plain loop, k is synced
 across DDP ranks, survives a checkpoint, reaches the logger, and timm models and bf16 work."""
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +7,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning_cases import Guided, RecordK, digits, seeded_loader, trainer
+from torchrun import run_two_processes
 
 from smoot_ext.integrations.lightning import SaliencyGuidedCallback
 from smoot_ext.models import build_model
@@ -142,11 +140,7 @@ torch.save({{"k": record.k, "seen": seen}}, os.path.join(sys.argv[1], f"rank{{fi
 def test_ddp_two_gloo_processes_hold_equal_k_after_every_epoch(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(here=str(HERE)))
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node", "2", str(script), str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_two_processes(script, str(tmp_path))
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     assert len(r0["k"]) == len(r1["k"]) == 2
     assert all(torch.equal(a, b) for a, b in zip(r0["k"], r1["k"]))

@@ -1,14 +1,12 @@
 """SaliencyGuidedTrainer with the real Hugging Face Trainer on the CPU: a tiny ViT from a config on
 resized digits, SGT and SMOOT; the index survives the collator, k is logged, saved and restored
 on resume, evaluation leaves it alone, and two torchrun processes hold the same k."""
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from hf_cases import arguments, digits, tiny_resnet, tiny_vit
+from torchrun import run_two_processes
 
 from smoot_ext import GuidedConfig, SaliencyGuidedTraining
 from smoot_ext.integrations.transformers import STATE_FILE, SaliencyGuidedTrainer
@@ -95,6 +93,7 @@ WORKER = """
 import sys
 sys.path.insert(0, {here!r})
 from hf_cases import arguments, digits, tiny_resnet, tiny_vit
+from torchrun import run_two_processes
 from smoot_ext import GuidedConfig
 from smoot_ext.integrations.transformers import SaliencyGuidedTrainer
 
@@ -107,11 +106,7 @@ def test_torchrun_two_gloo_processes_save_equal_k_after_each_epoch(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(here=str(HERE)))
     out = tmp_path / "run"
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node", "2", str(script), str(out)],
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_two_processes(script, str(out), HF_HUB_OFFLINE="1")
     k_init = 16 * 16 // 2
     for step in (4, 8):  # 128 samples, 2 ranks of batch 16: 4 steps per epoch
         k0, k1 = (torch.load(out / f"checkpoint-{step}" / f"smoot_state_{r}.pt")["k"] for r in (0, 1))
