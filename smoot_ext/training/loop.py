@@ -252,9 +252,6 @@ def train(config: TrainConfig) -> TrainResult:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = _device(cfg.device, local_rank)
-    if cfg.precision == "fp16" and device.type != "cuda":
-        raise ValueError(f"--precision: fp16 (with a GradScaler) needs a CUDA device, got {device}; "
-                         f"on the CPU use bf16")
     ckpt_path = os.path.join(cfg.out, "checkpoint.pt")
     state = None
     if cfg.resume:
@@ -264,6 +261,9 @@ def train(config: TrainConfig) -> TrainResult:
         saved = dict(state["meta"]["config"])
         saved.update({name: getattr(cfg, name) for name in RESUME_OVERRIDES})
         cfg = TrainConfig(**saved).resolved()
+    if cfg.precision == "fp16" and device.type != "cuda":  # on a resume, the checkpoint's precision
+        raise ValueError(f"--precision: fp16 (with a GradScaler) needs a CUDA device, got {device}; "
+                         f"on the CPU use bf16")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     own_group = world > 1 and not dist.is_initialized()
