@@ -113,6 +113,8 @@ if WITH_CUDA:
 TRAIN = ["torchvision", "timm", "tqdm", "matplotlib", "scikit-learn"]
 EVAL = TRAIN + ["captum"]
 TEST = ["pytest", "pytest-xdist", "hypothesis", "scipy", "ruff"]
+LIGHTNING = ["lightning>=2,<3"]
+HF = ["transformers>=5", "accelerate>=1.0"]  # loss_is_scaled_for_ga: Trainer API of 5.x
 
 setup(
     name="smoot_ext",
@@ -122,7 +124,8 @@ setup(
     python_requires=">=3.10",
     # The compiled ops load only beside the torch release they were built against.
     install_requires=[f"torch=={_release(torch.__version__)}", "numpy"],
-    extras_require={"train": TRAIN, "eval": EVAL, "test": TEST, "all": sorted(set(EVAL + TEST))},
+    extras_require={"train": TRAIN, "eval": EVAL, "test": TEST, "lightning": LIGHTNING, "hf": HF,
+                    "all": sorted(set(EVAL + TEST + LIGHTNING + HF))},
     entry_points={"console_scripts": [
         "smoot-train = smoot_ext.cli.train:main",
         "smoot-evaluate = smoot_ext.cli.evaluate:main",

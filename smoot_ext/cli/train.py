@@ -23,7 +23,7 @@ from ..data import DATASETS
 from ..models import MODELS
 from ..ops import BACKENDS, FILLS, UNITS
 from ..training.guided import TRAINING_METHODS
-from ..training.loop import OPTIMIZERS, NonFiniteLoss, TrainConfig, train
+from ..training.loop import OPTIMIZERS, PRECISIONS, NonFiniteLoss, TrainConfig, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
            "(the paper CNN has dropout)")
     a("--num-workers", type=int, default=d.num_workers, help="DataLoader workers (default: %(default)s)")
     a("--compile", action="store_true", help="torch.compile the model")
+    a("--precision", choices=tuple(PRECISIONS), default=d.precision,
+      help="the training step in float32 (32), torch.autocast to bfloat16 (bf16: CPU and CUDA) or to "
+           "float16 with a GradScaler (fp16: CUDA) (default: %(default)s)")
     a("--threads", type=int, help="torch CPU threads, 0 = torch's default (default: 1 for digits, 0 otherwise)")
     a("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
     a("--out", help="output folder (default: runs/<dataset>-<method>[-<model>])")

@@ -9,7 +9,8 @@ Public API (stable):
 A checkpoint written by the trainer (``smoot_ext.training.loop``) is a dict with
 ``format`` (``FORMAT``), ``meta``, ``model`` (state_dict of the model itself, not of its DDP
 or torch.compile wrapper: no ``module.`` or ``_orig_mod.`` prefixes), ``optimizer``, ``trainer`` (the
-``SaliencyGuidedTraining`` state: the k vector and the mask generator), ``rng`` (one entry per
+``SaliencyGuidedTraining`` state: the k vector and the mask generator), ``scaler`` (the fp16
+GradScaler's state; empty for other precisions), ``rng`` (one entry per
 rank), ``epoch`` (epochs completed) and ``history`` (one metrics dict per epoch).
 
 ``meta`` is a plain dict: ``dataset``, ``model``, ``method`` ("baseline" | "sgt" | "smoot"),

@@ -274,6 +274,12 @@ class SaliencyGuidedTraining:
             self.k = torch.where(count > 0, total // count.clamp(min=1), self.k)
         self._touched.zero_()
 
+    def to(self, device) -> SaliencyGuidedTraining:
+        """Moves the k vector to ``device`` (for trainers that place the model themselves)."""
+        if self.k is not None:
+            self.k, self._touched = self.k.to(device), self._touched.to(device)
+        return self
+
     def k_stats(self) -> dict:
         """min, median (the lower one for an even count), max and mean of the k vector."""
         if self.k is None:

@@ -14,6 +14,9 @@
 - ``curves.png`` (train loss, test accuracy, k min/median/max per epoch) and ``k_hist.png``
   (the final k vector) at the end.
 
+``precision`` "bf16" runs each training step under ``torch.autocast`` to bfloat16 (CPU and
+CUDA), "fp16" under autocast to float16 with a ``GradScaler`` (CUDA); the test pass stays float32.
+
 A NaN or infinite loss stops the run with :class:`NonFiniteLoss` before the step is applied;
 the last checkpoint (the last finished epoch) is left as it was.
 
@@ -53,6 +56,9 @@ from .guided import GuidedConfig, SaliencyGuidedTraining
 from .saliency import eval_mode
 
 OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
+# The training step's arithmetic: float32, or torch.autocast to bfloat16 / float16 (fp16 needs a
+# GradScaler against underflowing gradients, and CUDA: CPU autocast's float16 is not what users run).
+PRECISIONS = {"32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # The paper trains 100 epochs; digits, synthetic and the sequence sets need far fewer.
 _SEQUENCES = [name for name, kind in DATASET_KINDS.items() if kind != "image"]
 DEFAULT_EPOCHS = {"digits": 30, "synthetic": 20, **dict.fromkeys(_SEQUENCES, 20)}
@@ -100,6 +106,7 @@ class TrainConfig(GuidedConfig):
     device: str = "auto"
     num_workers: int = 0
     compile: bool = False
+    precision: str = "32"            # PRECISIONS: "32", "bf16" (autocast), "fp16" (autocast + GradScaler)
     threads: int | None = None       # torch CPU threads; 0: torch's; None: DEFAULT_THREADS or 0
     progress: bool = True
     out: str | None = None           # None: runs/<dataset>-<method>[-<model> if not the default]
@@ -111,7 +118,8 @@ class TrainConfig(GuidedConfig):
         if c.dataset in DATASET_KINDS and c.model is None:
             c.model = DEFAULT_MODEL[DATASET_KINDS[c.dataset]]
         for name, valid in (("dataset", DATASETS), ("model", MODELS), ("optimizer", OPTIMIZERS),
-                            ("backend", BACKENDS), ("pretrained", ("auto", "yes", "no"))):
+                            ("backend", BACKENDS), ("pretrained", ("auto", "yes", "no")),
+                            ("precision", tuple(PRECISIONS))):
             if getattr(c, name) not in valid:
                 raise ValueError(f"--{name.replace('_', '-')}: expected one of "
                                  f"{', '.join(valid)}, got {getattr(c, name)!r}")
@@ -267,6 +275,9 @@ def train(config: TrainConfig) -> TrainResult:
         saved = dict(state["meta"]["config"])
         saved.update({name: getattr(cfg, name) for name in RESUME_OVERRIDES})
         cfg = TrainConfig(**saved).resolved()
+    if cfg.precision == "fp16" and device.type != "cuda":  # on a resume, the checkpoint's precision
+        raise ValueError(f"--precision: fp16 (with a GradScaler) needs a CUDA device, got {device}; "
+                         f"on the CPU use bf16")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     own_group = world > 1 and not dist.is_initialized()
@@ -300,6 +311,8 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
                         pretrained=pretrained if state is None else False,
                         vocab_size=bundle.vocab_size).to(device)
     opt = _optimizer(cfg.optimizer, model.parameters(), cfg.lr)
+    # Disabled (a pass-through) but for fp16; the checkpoint keeps its scale for a resume.
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     torch.manual_seed(cfg.seed + 7919 * rank)  # dropout draws differ across ranks
     run_model = torch.compile(model) if cfg.compile else model
     if world > 1:
@@ -313,6 +326,7 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sgt.load_state_dict(state["trainer"])
+        scaler.load_state_dict(state.get("scaler") or {})
         if len(state["rng"]) != world:
             raise ValueError(f"--resume: the checkpoint was written by {len(state['rng'])} "
                              f"process(es), this run has {world}: bit-for-bit resume needs the same")
@@ -338,7 +352,8 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
         for step, (x, y, index) in enumerate(bar):
             x = x.to(device, non_blocking=True)
             y = y.to(device, non_blocking=True)
-            out = sgt.loss(x, y, index)
+            with torch.autocast(device.type, dtype=PRECISIONS[cfg.precision], enabled=cfg.precision != "32"):
+                out = sgt.loss(x, y, index)
             b = y.shape[0]
             sums += torch.stack([out.loss.detach() * b, out.ce * b, out.kl * b,
                                  (out.logits.argmax(1) == y).sum()]).double()
@@ -352,8 +367,9 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
                             f"kept at {ckpt_path}" if history else "No checkpoint was written."))
                 bar.set_postfix(loss=f"{sums[0].item() / seen:.4f}", refresh=False)
             opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            opt.step()
+            scaler.scale(out.loss).backward()
+            scaler.step(opt)
+            scaler.update()
         sgt.sync_k()
         totals = _all_sum(sums.tolist() + [seen], device, world)
         test_loss, test_acc = test_loss_and_accuracy(sgt.inner, bundle.test, device, cfg.batch_size, rank, world)
@@ -372,7 +388,7 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
             save_checkpoint(ckpt_path, {
                 "format": FORMAT, "meta": _meta(cfg, bundle, sgt, epoch + 1, history),
                 "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "trainer": sgt.state_dict(), "rng": rngs, "epoch": epoch + 1,
+                "trainer": sgt.state_dict(), "scaler": scaler.state_dict(), "rng": rngs, "epoch": epoch + 1,
                 "history": history, "sampler": {"seed": cfg.seed, "next_epoch": epoch + 1}})
             _write_metrics(cfg.out, history)
             print(f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, test acc "
