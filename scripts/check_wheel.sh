@@ -16,4 +16,4 @@ cd "$WORK"
 python -m smoot_ext.info
 smoot-train --epochs 1 --no-progress --out "$WORK/run-console"
 python "$ROOT/python/train.py" --epochs 1 --no-progress --out "$WORK/run-front-end"
-python -m pytest -q -p no:cacheprovider "$ROOT/tests" "$@"
+python -m pytest -q -p no:cacheprovider -n 2 "$ROOT/tests" "$@"

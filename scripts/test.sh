@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh all
 . "${SMOOT_VENV:-.venv}/bin/activate"
 ruff check .
-python -m pytest -q -p no:cacheprovider tests "$@"
+python -m pytest -q -p no:cacheprovider -n 2 tests "$@"  # 2 workers: CI has 2 cores
