@@ -19,8 +19,9 @@ from ._schema import schema_of
 
 INF = tl.constexpr(float("inf"))
 STEP_BOUND = tl.constexpr(2.0**62)  # SPEC: |step| <= 2**62, exact in float32 and int64
-# Options of every launch (and of the compile-time checks): no multiply-add contraction.
-LAUNCH_OPTIONS = {"num_warps": 4, "enable_fp_fusion": False}
+# Options of every launch (and of the compile-time checks): no multiply-add contraction, and
+# libdevice's expf without flush-to-zero, as nvcc compiles the CUDA kernel's expf by default.
+LAUNCH_OPTIONS = {"num_warps": 4, "enable_fp_fusion": False, "enable_reflect_ftz": False}
 
 
 @triton.jit
