@@ -89,3 +89,13 @@ def test_update_k_arithmetic_is_exact(report, arch):
     # The check sees a contraction: the same kernel compiled with fusion on fails it.
     fused = controls[(arch, "update_k with contraction")]
     assert fused["fp_fusion"] and exp_only_arithmetic(fused, probe)
+
+
+def test_uniform_fill_rounds_product_and_sum_apart(report):
+    # SPEC step 6: lo + r * (hi - lo) with the product rounded on its own; the fill kernel's
+    # inline mul.rn keeps ptxas from fusing it (SASS, where a late fusion would show).
+    kernels, _ = report
+    fills = [e for e in kernels if e["kernel"] == "_fill_kernel" and e["case"].endswith("uniform")]
+    assert {e["arch"] for e in fills} == set(ARCHS)
+    for e in fills:
+        assert e["sass"]["FMUL"] > 0 and e["sass"]["FFMA"] == 0, (e["arch"], e["case"], e["sass"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -120,12 +121,23 @@ def ptxas_report(ptx: str, arch: int) -> dict:
             "spill_stores": stores, "spill_loads": loads}
 
 
+def sass_counts(cubin: bytes) -> dict:
+    """FFMA / FMUL / FADD in the SASS (nvdisasm, inside the triton wheel)."""
+    nvdisasm = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "nvdisasm")
+    with tempfile.NamedTemporaryFile("wb", suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        sass = subprocess.run([nvdisasm, f.name], capture_output=True, text=True, check=True).stdout
+    return {op: len(re.findall(rf"\b{op}\b", sass)) for op in ("FFMA", "FMUL", "FADD")}
+
+
 def describe(compiled, arch: int) -> dict:
     ptx = compiled.asm["ptx"]
     return {"shared": compiled.metadata.shared, "shared_limit": SHARED_LIMIT[arch],
             "num_warps": compiled.metadata.num_warps, "fp_fusion": compiled.metadata.enable_fp_fusion,
             "reflect_ftz": compiled.metadata.enable_reflect_ftz, **ptxas_report(ptx, arch),
             "ptx": {name: len(re.findall(p, ptx)) for name, p in PATTERNS.items()},
+            "sass": sass_counts(compiled.asm["cubin"]),
             "ttir_libdevice_exp": "__nv_expf" in compiled.asm["ttir"],
             "ttir_math_exp": bool(re.search(r"\bmath\.exp2?\b", compiled.asm["ttir"]))}
 
