@@ -109,13 +109,13 @@ def test_large_b1_m150528_g3(op):
 
 
 @kernels
-@pytest.mark.triton_blocks(select_block=4096, stats_block=512)
+@pytest.mark.triton_blocks(chunk=4096)
 @pytest.mark.parametrize("dtype, k, fill", [(torch.float32, 20011, "uniform"),
                                             (torch.float16, 49999, "mean"),
                                             (torch.bfloat16, 777, "mean")], ids=str)
 def test_long_row(op, dtype, k, fill):
-    # Triton: select tiles of 4096 units, as on a GPU, and the statistics in MAX_STAT_TILES parts
-    # of several blocks; fp16/bf16 scores of 50000 units have many ties. (The reference's Philox
+    # Triton: chunks of 4096 units, as on a GPU (13 programs a row, each with its own partial
+    # statistics); fp16/bf16 scores of 50000 units have many ties. (The reference's Philox
     # is slow: one uniform fill only.)
     case = random_case(1, 2, 1, 50000, dtype=dtype, k=k, seed=5)
     _, masked = check(op, case, fill=fill, value=-1.5, seed=SEED, offset=OFFSET)
@@ -217,13 +217,13 @@ def test_select_paths(op):
 
 
 @kernels
-@pytest.mark.triton_blocks(select_block=16, stats_block=16, fill_block=16)
+@pytest.mark.triton_blocks(short_max=0, chunk=16, fill_block=16)
 @pytest.mark.parametrize("fill", ("uniform", "mean"))
 @pytest.mark.parametrize("name", ("three_levels_ties", "all_equal", "nan_inf_signed",
                                   "many_zeros_signed_zero"))
 def test_ties_across_tiles(op, name, fill):
-    # Triton: tiles of 16 units, so the tie count carried from tile to tile decides which tied
-    # units go.
+    # Triton: the split path in chunks of 16 units, so the tie counts of earlier chunks decide
+    # which tied units go.
     case = dict(adversarial_cases()[name])
     case["x"], case["score"] = case["x"][:2, :, :70], case["score"][:2, :, :70]
     case["k"] = torch.tensor([9, 43])

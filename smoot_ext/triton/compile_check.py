@@ -33,9 +33,10 @@ from . import mask, update_k
 # Shared memory one block may opt in to (CUDA programming guide, compute capabilities table).
 SHARED_LIMIT = {80: 163 * 1024, 86: 99 * 1024, 89: 99 * 1024, 90: 227 * 1024}
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-# PTX instructions that tell approximate or fused arithmetic.
+# PTX instructions that tell approximate or fused arithmetic, and vectorised loads.
 PATTERNS = {"ex2.approx": r"\bex2\.approx", "div.full": r"\bdiv\.full", "div.approx": r"\bdiv\.approx",
-            "rcp.approx": r"\brcp\.approx", "fma": r"\bfma\.r"}
+            "rcp.approx": r"\brcp\.approx", "fma": r"\bfma\.r",
+            "vector loads": r"\bld\.global(?:\.[a-z0-9]+)*\.v[248]\."}
 
 
 @triton.jit
@@ -46,14 +47,16 @@ def _exp_probe(x_ptr, y_ptr):
 
 
 def mask_launches() -> list[tuple[str, tuple, dict]]:
-    """(case, args, kwargs) of mask.launch: every dtype at (256, 1, 784) with S = 1 (size-1
-    constants), and float32 with S = G = 3 at the paper's other shapes and every fill."""
+    """(case, args, kwargs) of mask.launch: every dtype with S = G = 1 (size-1 constants) on
+    the short path at (256, 1, 784) and the split path at (64, 1, 50176); float32 with
+    S = G = 3 at the paper's other shapes, and every fill on the split path."""
     cases = []
     for dtype in DTYPES:
         cases.append((f"{dtype} (256, 1, 784) S=1 uniform", (256, 1, 1, 784, dtype), {"fill": "uniform"}))
+        cases.append((f"{dtype} (64, 1, 50176) S=1 uniform", (64, 1, 1, 50176, dtype), {"fill": "uniform"}))
+    cases.append(("float32 (256, 3, 1024) S=3 uniform", (256, 3, 3, 1024, torch.float32), {"fill": "uniform"}))
     for fill in ("uniform", "mean", "constant"):
         cases.append((f"float32 (64, 3, 50176) S=3 {fill}", (64, 3, 3, 50176, torch.float32), {"fill": fill}))
-    cases.append(("float32 (256, 3, 1024) S=3 uniform", (256, 3, 3, 1024, torch.float32), {"fill": "uniform"}))
     out = []
     for name, (B, G, S, M, dtype), kw in cases:
         x, score = torch.empty(B, G, M, dtype=dtype), torch.empty(B, S, M, dtype=dtype)
