@@ -182,6 +182,17 @@ def test_adversarial(op, dtype, name):
         check(op, case, fill=fill, value=-1.5, seed=SEED, offset=OFFSET)
 
 
+@pytest.mark.parametrize("op", TRITON_PARAMS, indirect=True)
+@pytest.mark.triton_blocks(short_max=0, chunk=32, fill_block=64)
+@pytest.mark.parametrize("name", sorted(adversarial_cases()))
+def test_adversarial_on_the_split_path(op, name):
+    # The short rows of the adversarial cases forced through the split path in chunks of 32
+    # units: ties across chunks, NaN, +-0, k = 0 (never resolved early) and k = M (resolved by
+    # the first digit), and the early stop wherever the chosen bin's keys are all masked.
+    check(op, adversarial_cases(torch.float32)[name], fill="uniform", value=-1.5, seed=SEED,
+          offset=OFFSET)
+
+
 def _rows(*scores):
     """A case whose rows have the given (M,) float32 scores, x random, k a spread of values."""
     score = torch.stack(scores).unsqueeze(1)
@@ -231,6 +242,7 @@ def test_ties_across_tiles(op, name, fill):
 
 
 @kernels
+@pytest.mark.triton_blocks(chunk=4096)
 def test_heavy_ties_across_split_chunks(op):
     # Two score levels over long rows: the k-th key is shared by thousands of units spread over
     # several CUDA split chunks, so the tie ranks must carry across blocks.
@@ -243,6 +255,7 @@ def test_heavy_ties_across_split_chunks(op):
 
 
 @kernels
+@pytest.mark.triton_blocks(chunk=4096)
 def test_ties_in_the_low_key_byte_across_split_chunks(op):
     # Scores 1.0f and its next five floats: the keys differ in their last bits only, so every
     # radix round runs and the threshold key has a non-zero low byte. k falls inside a tie group,
