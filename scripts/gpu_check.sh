@@ -20,7 +20,7 @@ STAGES=(
   "info|15|python -m smoot_ext.info"
   "update_k_first|20|python -m pytest -q -p no:cacheprovider tests/test_update_k.py -k 'nan or huge_mu or beside or same_as'"
   "mask_float64_adversarial|30|python -m pytest -q -p no:cacheprovider tests/test_mask.py -k 'adversarial and float64'"
-  "triton_select_paths|30|python -m pytest -q -p no:cacheprovider tests/test_mask.py -k 'triton and (ties or long_row or digits or philox or counter or full_size)'"
+  "triton_select_paths|30|python -m pytest -q -p no:cacheprovider tests/test_mask.py -k 'triton and (ties or split or long_row or digits or philox or counter or full_size)'"
   "offsets_past_2_31|20|python -m pytest -q -p no:cacheprovider tests/test_mask.py -k offsets_past_2_31"
   "op_tests|80|python -m pytest -q -p no:cacheprovider tests/test_mask.py tests/test_update_k.py tests/test_errors.py tests/test_api.py tests/test_reference.py tests/test_mask_padding.py"
   "mask_throughput|45|python benchmarks/mask_throughput.py --device cuda --shapes 256,1,784 256,3,1024 64,3,50176 1,3,150528 --out $OUT"
