@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Everything a GPU must show, in one command, because a GPU is lent rarely and briefly: build if
-# needed, the op tests (CUDA and Triton run for real), compute-sanitizer memcheck and racecheck on
-# the small CUDA cases, the mask benchmark at the paper's shapes, the training-step benchmark on
-# CUDA and a one-epoch SMOOT run on MNIST. Each stage has its own time limit (together under
-# 8 minutes) and a failed stage does not stop the rest. Writes summary.json and summary.md to OUT
-# and prints the summary. Without a GPU it exits 2 at once.
+# Everything a GPU must show, in one command, because a GPU is lent rarely and briefly. Stages
+# run in first-contact order: after the build, the quickest checks of what the interpreter and a
+# CPU cannot show (update_k's NaN and cross-backend steps, float64 adversarial masks, the Triton
+# select paths, offsets past 2**31 elements), then the whole op suite, the mask benchmark at the
+# paper's shapes with every backend the GPU has (CUDA and Triton side by side: the numbers that
+# choose what backend="auto" picks), compute-sanitizer memcheck and racecheck on the small CUDA
+# cases, the training-step benchmark and a one-epoch SMOOT run on MNIST. Each stage has its own
+# time limit (together under 8 minutes) and a failed stage does not stop the rest. Writes
+# summary.json and summary.md to OUT and prints the summary. Without a GPU it exits 2 at once.
 #   bash scripts/gpu_check.sh [OUT]      # default OUT: runs/gpu_check
 #   bash scripts/gpu_check.sh --list     # the stages (name, seconds, command), nothing run
 set -uo pipefail
@@ -13,14 +16,18 @@ cd "$(dirname "$0")/.."
 OUT=${1:-runs/gpu_check}
 MNIST_DIR=${SMOOT_DATA_DIR:-data}
 STAGES=(
-  "build|120|python -c 'import smoot_ext' 2>/dev/null || pip install -q --no-build-isolation --no-deps -e ."
-  "info|20|python -m smoot_ext.info"
-  "op_tests|100|python -m pytest -q -p no:cacheprovider tests/test_mask.py tests/test_update_k.py tests/test_errors.py tests/test_api.py tests/test_reference.py"
-  "memcheck|45|bash scripts/memcheck_cuda.sh memcheck"
-  "racecheck|45|bash scripts/memcheck_cuda.sh racecheck"
+  "build|90|python -c 'import smoot_ext' 2>/dev/null || pip install -q --no-build-isolation --no-deps -e ."
+  "info|15|python -m smoot_ext.info"
+  "update_k_first|20|python -m pytest -q -p no:cacheprovider tests/test_update_k.py -k 'nan or huge_mu or beside or same_as'"
+  "mask_float64_adversarial|30|python -m pytest -q -p no:cacheprovider tests/test_mask.py -k 'adversarial and float64'"
+  "triton_select_paths|30|python -m pytest -q -p no:cacheprovider tests/test_mask.py -k 'triton and (ties or split or long_row or digits or philox or counter or full_size)'"
+  "offsets_past_2_31|20|python -m pytest -q -p no:cacheprovider tests/test_mask.py -k offsets_past_2_31"
+  "op_tests|80|python -m pytest -q -p no:cacheprovider tests/test_mask.py tests/test_update_k.py tests/test_errors.py tests/test_api.py tests/test_reference.py tests/test_mask_padding.py"
   "mask_throughput|45|python benchmarks/mask_throughput.py --device cuda --shapes 256,1,784 256,3,1024 64,3,50176 1,3,150528 --out $OUT"
-  "train_step|45|python benchmarks/train_step.py --devices cuda --json $OUT/train_step.json"
-  "mnist_smoot_epoch|60|test -d $MNIST_DIR/MNIST || { echo 'skipped: no MNIST under SMOOT_DATA_DIR'; exit 3; }; python python/train.py --dataset mnist --data-dir $MNIST_DIR --method smoot --epochs 1 --device cuda --no-progress --out $OUT/mnist-smoot"
+  "memcheck|40|bash scripts/memcheck_cuda.sh memcheck"
+  "racecheck|40|bash scripts/memcheck_cuda.sh racecheck"
+  "train_step|30|python benchmarks/train_step.py --devices cuda --json $OUT/train_step.json"
+  "mnist_smoot_epoch|40|test -d $MNIST_DIR/MNIST || { echo 'skipped: no MNIST under SMOOT_DATA_DIR'; exit 3; }; python python/train.py --dataset mnist --data-dir $MNIST_DIR --method smoot --epochs 1 --device cuda --no-progress --out $OUT/mnist-smoot"
 )
 
 if [[ "${1:-}" == "--list" ]]; then

@@ -14,6 +14,7 @@ from . import checks
 UINT32 = 0xFFFFFFFF
 PHILOX_M0, PHILOX_M1 = 0xD2511F53, 0xCD9E8D57  # round multipliers
 PHILOX_W0, PHILOX_W1 = 0x9E3779B9, 0xBB67AE85  # key increments (Weyl sequence)
+STEP_BOUND = 2.0**62  # SPEC update_k step 4: |step| <= 2**62
 UNIFORM_SCALE = 4.6566127342e-10  # Triton's uint_to_uniform_float: largest with (2**31-1)*s < 1
 
 
@@ -120,7 +121,11 @@ def update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor,
     delta1 = d[:, 0]
     delta2 = d[:, 1:].mean(dim=1) if n_top > 1 else torch.zeros_like(delta1)
     delta = alpha * delta1 + (1 - alpha) * delta2
-    step = (torch.floor if rounding == "floor" else torch.trunc)(mu * delta).to(torch.int64)
+    # The step, bounded by 2**62 before the cast (a float -> int64 cast of NaN or of a value
+    # past int64 has no defined result); a NaN delta gives the lowest step, hence kmin.
+    t = (torch.floor if rounding == "floor" else torch.trunc)(mu * delta)
+    t = torch.nan_to_num(t, nan=-STEP_BOUND).clamp(-STEP_BOUND, STEP_BOUND)
+    step = t.to(torch.int64)
     k_new = torch.clamp(k.to(torch.int64) + step, kmin, kmax).to(k.dtype)
     return k_new, delta
 

@@ -9,11 +9,6 @@ GPU the Triton kernels run in Triton's interpreter on CPU tensors (tests/conftes
 slow: the largest cases run for Triton on a GPU only, as each such test says. Tests named *large*
 or *graph* are left out of scripts/memcheck_cuda.sh.
 """
-import importlib.util
-import os
-import subprocess
-import sys
-import tempfile
 
 import pytest
 import torch
@@ -114,13 +109,13 @@ def test_large_b1_m150528_g3(op):
 
 
 @kernels
-@pytest.mark.triton_blocks(select_block=4096, stats_block=512)
+@pytest.mark.triton_blocks(chunk=4096)
 @pytest.mark.parametrize("dtype, k, fill", [(torch.float32, 20011, "uniform"),
                                             (torch.float16, 49999, "mean"),
                                             (torch.bfloat16, 777, "mean")], ids=str)
 def test_long_row(op, dtype, k, fill):
-    # Triton: select tiles of 4096 units, as on a GPU, and the statistics in MAX_STAT_TILES parts
-    # of several blocks; fp16/bf16 scores of 50000 units have many ties. (The reference's Philox
+    # Triton: chunks of 4096 units, as on a GPU (13 programs a row, each with its own partial
+    # statistics); fp16/bf16 scores of 50000 units have many ties. (The reference's Philox
     # is slow: one uniform fill only.)
     case = random_case(1, 2, 1, 50000, dtype=dtype, k=k, seed=5)
     _, masked = check(op, case, fill=fill, value=-1.5, seed=SEED, offset=OFFSET)
@@ -187,6 +182,17 @@ def test_adversarial(op, dtype, name):
         check(op, case, fill=fill, value=-1.5, seed=SEED, offset=OFFSET)
 
 
+@pytest.mark.parametrize("op", TRITON_PARAMS, indirect=True)
+@pytest.mark.triton_blocks(short_max=0, chunk=32, fill_block=64)
+@pytest.mark.parametrize("name", sorted(adversarial_cases()))
+def test_adversarial_on_the_split_path(op, name):
+    # The short rows of the adversarial cases forced through the split path in chunks of 32
+    # units: ties across chunks, NaN, +-0, k = 0 (never resolved early) and k = M (resolved by
+    # the first digit), and the early stop wherever the chosen bin's keys are all masked.
+    check(op, adversarial_cases(torch.float32)[name], fill="uniform", value=-1.5, seed=SEED,
+          offset=OFFSET)
+
+
 def _rows(*scores):
     """A case whose rows have the given (M,) float32 scores, x random, k a spread of values."""
     score = torch.stack(scores).unsqueeze(1)
@@ -222,13 +228,13 @@ def test_select_paths(op):
 
 
 @kernels
-@pytest.mark.triton_blocks(select_block=16, stats_block=16, fill_block=16)
+@pytest.mark.triton_blocks(short_max=0, chunk=16, fill_block=16)
 @pytest.mark.parametrize("fill", ("uniform", "mean"))
 @pytest.mark.parametrize("name", ("three_levels_ties", "all_equal", "nan_inf_signed",
                                   "many_zeros_signed_zero"))
 def test_ties_across_tiles(op, name, fill):
-    # Triton: tiles of 16 units, so the tie count carried from tile to tile decides which tied
-    # units go.
+    # Triton: the split path in chunks of 16 units, so the tie counts of earlier chunks decide
+    # which tied units go.
     case = dict(adversarial_cases()[name])
     case["x"], case["score"] = case["x"][:2, :, :70], case["score"][:2, :, :70]
     case["k"] = torch.tensor([9, 43])
@@ -236,6 +242,7 @@ def test_ties_across_tiles(op, name, fill):
 
 
 @kernels
+@pytest.mark.triton_blocks(chunk=4096)
 def test_heavy_ties_across_split_chunks(op):
     # Two score levels over long rows: the k-th key is shared by thousands of units spread over
     # several CUDA split chunks, so the tie ranks must carry across blocks.
@@ -248,6 +255,7 @@ def test_heavy_ties_across_split_chunks(op):
 
 
 @kernels
+@pytest.mark.triton_blocks(chunk=4096)
 def test_ties_in_the_low_key_byte_across_split_chunks(op):
     # Scores 1.0f and its next five floats: the keys differ in their last bits only, so every
     # radix round runs and the threshold key has a non-zero low byte. k falls inside a tie group,
@@ -271,6 +279,27 @@ def test_ties_in_the_low_key_byte_across_split_chunks(op):
     for b in range(B):  # the threshold's group is split: some of its units masked, some kept
         tied = which[b, 0] == group[b]
         assert 0 < int(masked[b][tied].sum()) < int(tied.sum())
+
+
+@pytest.mark.parametrize("op", backends("mask", ("cuda", "triton")), indirect=True)
+def test_offsets_past_2_31_elements(op):
+    # 2**31 + 2**17 elements of x: element offsets (and the rows' mask offsets b * M) past
+    # int32 in every kernel. The rows are independent but for their Philox counters, so the
+    # first and the last two rows are checked against the reference with the offset they have.
+    gpu_only_for_triton(op, "2**31 elements")
+    B, M = 2**15 + 2, 2**16
+    need = B * M * (2 + 2 + 2 + 1 + 4) + 2**30  # x, score, out (float16), mask, keys, headroom
+    if torch.cuda.mem_get_info()[0] < need:
+        pytest.skip(f"needs {need / 2**30:.0f} GiB of free GPU memory")
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(B, 1, M, generator=g, device="cuda", dtype=torch.float16)
+    score = torch.randn(B, 1, M, generator=g, device="cuda", dtype=torch.float16)
+    k = torch.randint(0, M + 1, (B,), generator=g, device="cuda")
+    out, masked = op(x, score, k, seed=SEED, offset=OFFSET)
+    for first in (0, B - 2):
+        rows = slice(first, first + 2)
+        assert_matches_reference(out[rows].cpu(), masked[rows].cpu(), x[rows].cpu(), score[rows].cpu(),
+                                 k[rows].cpu(), seed=SEED, offset=OFFSET + first * M)
 
 
 @kernels
@@ -534,46 +563,3 @@ def test_compiled_graph_calls_the_kernels(op):
     args = [case[n].cuda() for n in ("x", "score", "k")]
     f = torch.compile(lambda x, s, k: torch.ops.smoot.mask_triton(x, s, k, seed=4), fullgraph=True)
     assert all(torch.equal(a, b) for a, b in zip(f(*args), torch.ops.smoot.mask_triton(*args, seed=4)))
-
-
-@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
-def test_kernels_compile_for_h100_without_fma():
-    """The interpreter accepts code that the compiler rejects: compile for sm_90 (no GPU
-    needed), and check in the SASS that the uniform fill's multiply and add are not fused."""
-    script = r"""
-import collections, os, re, subprocess, sys, triton
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
-from smoot_ext.triton import mask, update_k
-target = GPUTarget("cuda", 90, 32)
-def build(fn, sig, consts, **opts):
-    sig = {**sig, **{n: "constexpr" for n in consts}}
-    return triton.compile(ASTSource(fn=fn, signature=sig, constexprs=consts), target=target,
-                          options=opts)
-build(mask._select_kernel, dict(score_ptr="*bf16", k_ptr="*i64", keys_ptr="*i32", mask_ptr="*i1",
-      S="i32", M="i32"), dict(ABS=True, BLOCK=4096, BITS=8, SPREAD=8), num_warps=8)
-for fill in (0, 2):
-    build(mask._stats_kernel, dict(x_ptr="*fp16", mask_ptr="*i1", k_ptr="*i32", part_ptr="*fp64",
-          G="i32", M="i32", span="i32", tiles="i32"), dict(FILL=fill, BLOCK=2048), num_warps=4)
-fill = build(mask._fill_kernel, dict(x_ptr="*fp32", mask_ptr="*i1", k_ptr="*i64",
-             part_ptr="*fp64", out_ptr="*fp32", BG="i32", G="i32", M="i32", tiles="i32",
-             stat_tiles="i32", seed="i64", offset="i64", value="fp32"),
-             dict(FILL=0, ROWS=1, GROUPS=512, STAT_TILES=32, ROUND_EACH=True), num_warps=4)
-for trunc in (False, True):
-    build(update_k._update_k_kernel, dict(logits_ptr="*fp32", masked_ptr="*fp32", k_ptr="*i64",
-          k_new_ptr="*i64", delta_ptr="*fp32", C="i32", n_top="i32", alpha="fp32",
-          one_minus_alpha="fp32", mu="fp32", kmin="i32", kmax="i32"), dict(BLOCK=16, TRUNC=trunc))
-path = os.path.join(os.environ["TMP_DIR"], "fill.cubin")
-open(path, "wb").write(fill.asm["cubin"])
-nvdisasm = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "nvdisasm")
-sass = subprocess.run([nvdisasm, path], capture_output=True, text=True, check=True).stdout
-print(dict(collections.Counter(re.findall(r"\b(FFMA|FMUL|FADD)\b", sass))))
-"""
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    with tempfile.TemporaryDirectory() as tmp:
-        env["TMP_DIR"] = tmp
-        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                             text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert run.returncode == 0, run.stderr[-3000:]
-    counts = eval(run.stdout.strip().splitlines()[-1])
-    assert counts.get("FMUL", 0) > 0 and counts.get("FFMA", 0) == 0, counts

@@ -5,6 +5,7 @@ delta within 1e-6 and k_new equal except where mu * delta lies within 1e-5 of an
 (cases.backends); a backend that cannot run here skips with the reason. Without a GPU the Triton
 kernel runs in Triton's interpreter on CPU tensors (tests/conftest.py).
 """
+import numpy as np
 import pytest
 import torch
 from cases import ALL, KERNELS, assert_update_k_matches_reference, backends, check_update_k, random_logits
@@ -248,3 +249,75 @@ def test_graph_capture_then_replay(op):
     graph.replay()
     torch.cuda.synchronize()
     assert_update_k_matches_reference(k_new, delta, new_logits, new_masked, k, **kw)
+
+
+def expected_k(k, delta, *, mu, kmin, kmax, rounding):
+    """SPEC step 4 from a backend's own delta, independently: one float32 product (numpy's),
+    rounded, bounded by 2**62 (NaN to the low bound), added to k in Python integers."""
+    t = np.float32(mu) * delta.numpy()
+    t = np.floor(t) if rounding == "floor" else np.trunc(t)
+    bound = 2**62
+    steps = [-bound if s != s else max(-bound, min(bound, int(s))) for s in t.tolist()]
+    return [max(kmin, min(kmax, int(kb) + s)) for kb, s in zip(k.tolist(), steps)]
+
+
+@every_backend
+@rounding
+@pytest.mark.parametrize("mu", [1e19, 1e30, 3e38, -1e30])
+def test_huge_mu_bounds_the_step(op, mu, rounding):
+    # Rows whose delta is > 0, < 0, exactly 0 (no change from masking) and NaN: a huge finite mu
+    # takes k to kmax, kmin, leaves it, and NaN gives kmin, on every backend alike (no cast of
+    # an out-of-range float, no wrap of k + step).
+    logits = torch.tensor([[5.0, 0.0, 0.0], [0.0, 0.0, 5.0], [1.0, 2.0, 3.0], [float("nan"), 1.0, 2.0]])
+    masked = torch.tensor([[0.0, 5.0, 5.0], [-9.0, -9.0, 9.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    for kdtype in (torch.int32, torch.int64):
+        k = torch.tensor([300, 300, 300, 300], dtype=kdtype)
+        kw = dict(alpha=0.9, mu=mu, n=3, kmin=156, kmax=627, rounding=rounding)
+        k_new, delta = (t.cpu() for t in op(logits, masked, k, **kw))
+        assert delta[0] < 0 < delta[1] and delta[2] == 0 and torch.isnan(delta[3])
+        up, down = (627, 156) if mu > 0 else (156, 627)
+        assert k_new.dtype == kdtype and k_new.tolist() == [down, up, 300, 156]
+        assert k_new.tolist() == reference.update_k(logits, masked, k, **kw)[0].tolist()
+
+
+def mu_beside_integer(d: float, target: int, onto: bool) -> float:
+    """A float32 mu whose float32 product with d rounds onto the integer `target` from an exact
+    product just beside it (`onto`), or lands on the float just below (above, for a negative
+    target) `target`: where a product kept in more precision, or fused, rounds differently."""
+    d32 = np.float32(d)
+    below = float(np.nextafter(np.float32(target), np.float32(0)))
+    mu = np.float32(target / float(d32)) - np.float32(abs(target / float(d32))) * np.float32(2**-18)
+    for _ in range(256):  # float32 steps through a window around target / d
+        exact = float(mu) * float(d32)  # exact: 24 x 24 bits fit in a double
+        t = float(mu * d32)
+        if (onto and t == target and exact != target) or (not onto and t == below):
+            return float(mu)
+        mu = np.nextafter(mu, np.float32(np.inf))
+    raise AssertionError(f"no float32 mu puts {d} * mu beside {target}")
+
+
+@every_backend
+@rounding
+@pytest.mark.parametrize("onto", [True, False], ids=["rounds-onto", "just-below"])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_step_beside_an_integer(op, rounding, onto, sign):
+    # mu is tuned to this backend's own delta of row 0 so that mu * delta, one float32 product,
+    # lies exactly on (or one float beside) an integer: k_new then depends on the product's
+    # rounding, the floor / trunc and nothing else. Every row is checked against SPEC step 4.
+    logits, masked = random_logits(16, 10, seed=21)
+    if sign < 0:
+        logits, masked = masked, logits
+    k = random_k(16, 600, 3)
+    kw = dict(alpha=0.95, n=5, kmin=-10**6, kmax=10**6, rounding=rounding)
+    _, delta = op(logits, masked, k, mu=10.0, **kw)
+    d = float(delta[0])
+    assert d != 0
+    target = 37 if d > 0 else -37
+    mu = mu_beside_integer(d, target, onto)
+    k_new, delta2 = (t.cpu() for t in op(logits, masked, k, mu=mu, **kw))
+    assert torch.equal(delta2, delta.cpu())  # delta does not depend on mu
+    assert k_new.tolist() == expected_k(k, delta2, mu=mu, kmin=kw["kmin"], kmax=kw["kmax"],
+                                        rounding=rounding)
+    # Row 0 is where a product rounded differently would show: check it by hand too.
+    t = np.float32(mu) * np.float32(d)
+    assert (float(t) == target) == onto
