@@ -108,4 +108,4 @@ def test_image_model_on_sequences_names_the_fitting_ones(capsys):
     with pytest.raises(SystemExit):
         train_cli.main(FAST + ["--dataset", "ts-middle", "--model", "cnn"])
     assert "--model: dataset 'ts-middle' holds series data: expected one of lstm, bilstm, transformer, " \
-           "tcn, got 'cnn'" in capsys.readouterr().err
+           "tcn, hf-bert, got 'cnn'" in capsys.readouterr().err

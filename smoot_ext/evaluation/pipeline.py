@@ -97,16 +97,17 @@ def check_input_shape(loaded: dict, dataset: str, bundle) -> None:
     """The checkpoints' models take the test set's inputs and have its classes."""
     want = {"dataset": dataset, **{k: getattr(bundle, k) for k in SHAPE_KEYS}}
 
-    def words(v: dict) -> str:  # images C x H x W; sequences T steps x D
+    def words(v: dict, images: str) -> str:  # images C x H x W; sequences T steps x D
         c, n = v["in_channels"], v["image_size"]
-        return f"{c}x{n}x{n} images" if bundle.kind == "image" else f"{n} steps x {c} features"
+        return f"{c}x{n}x{n} {images}" if bundle.kind == "image" else f"{n} steps x {c} features"
 
     for runs in loaded.values():
         for _, meta, path in runs:
             got = {k: meta.get(k) for k in want}
             if got != want:
-                raise ValueError(f"--checkpoints: {path!r} takes {words(got)} with {got['num_classes']} classes, "
-                                 f"but {dataset} has {words(want)} with {want['num_classes']} classes")
+                raise ValueError(f"--checkpoints: {path!r} takes {words(got, 'inputs')} with {got['num_classes']} "
+                                 f"classes, but {dataset} has {words(want, 'images')} with {want['num_classes']} "
+                                 "classes")
 
 
 def sequence_unit(config: EvalConfig, kind: str) -> EvalConfig:
