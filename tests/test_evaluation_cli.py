@@ -14,6 +14,7 @@ import torch
 from smoot_ext.cli import evaluate as evaluate_cli
 from smoot_ext.evaluation import pipeline
 from smoot_ext.evaluation.report import npz_key
+from smoot_ext.evaluation.results import STATISTICS
 from smoot_ext.evaluation.statistics import trapezoid_auc
 from smoot_ext.models import build_model
 from smoot_ext.training.checkpoint import FORMAT, save_checkpoint
@@ -95,7 +96,7 @@ def test_cli_writes_the_report(tmp_path, trained):
     assert "## Differences between models" in md and "## Across checkpoints (seeds)" in md
     assert "x from 0 to 0.9" in md  # the AUC convention
     row = next(line for line in md.splitlines() if line.startswith("| SMOOT | saliency |"))
-    assert row.count("[") == 4  # MoRF, LeRF, SRG and random, each with its interval
+    assert row.count("[") == len(STATISTICS)  # every statistic (all orders were scored), each with its interval
     for name in ("curves_saliency", "curves_integrated_gradients", "saliency_saliency",
                  "saliency_integrated_gradients"):
         png = out / f"{name}.png"

@@ -41,8 +41,9 @@ def _evaluated(orders=("morf", "lerf", "random")):
 
 
 def test_which_statistics_the_orders_allow():
-    assert [s.name for s in statistics_for(["morf"])] == ["auc_morf"]
-    assert [s.name for s in statistics_for(["lerf", "morf"])] == ["auc_morf", "auc_lerf", "srg"]
+    assert [s.name for s in statistics_for(["morf"])] == ["auc_morf", "comprehensiveness"]
+    assert [s.name for s in statistics_for(["lerf", "morf"])] == ["auc_morf", "auc_lerf", "srg", "comprehensiveness",
+                                                                 "sufficiency"]
     assert [s.name for s in statistics_for([RANDOM])] == ["auc_random"]
     assert all(s.better in ("lower", "higher", None) for s in STATISTICS)
     assert BY_NAME["auc_morf"].title == "AUC MoRF (lower = better)"
@@ -103,15 +104,16 @@ def test_every_unit_scores_and_spreads_as_the_op_removes(unit):
     from smoot_ext.evaluation import Imputation, remove, unit_scores
 
     u = UNITS[unit]
-    x = torch.rand(3, 2, 4, 5, generator=torch.Generator().manual_seed(0))
-    a = torch.randn(3, 2, 4, 5, generator=torch.Generator().manual_seed(1))
+    shape, maps = ((3, 2, 4, 5), (4, 5)) if u.dims != 3 else ((3, 6, 5), {"step": (6,), "element": (6, 5)}[unit])
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(0))
+    a = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
     s = unit_scores(a, unit=unit)
     assert s.shape == (3, u.count(x))
-    out, removed = remove(x, s.reshape(u.score_shape(x)), 7, Imputation("constant", 9.0), unit=unit)
+    out, removed = remove(x, s.reshape(u.score_shape(x)), 4, Imputation("constant", 9.0), unit=unit)
     where = u.spread(removed).expand_as(x)
     assert torch.equal(out[where], torch.full_like(out[where], 9.0)) and torch.equal(out[~where], x[~where])
-    assert int(removed.sum()) == 3 * 7
-    assert UNITS[u.maps].map_shape(x) == (4, 5)  # an image's maps and regions are per pixel
+    assert int(removed.sum()) == 3 * 4
+    assert UNITS[u.maps].map_shape(x) == maps  # an image's maps are per pixel, a sequence's per its unit
 
 
 @pytest.mark.parametrize("make, message", [
@@ -120,7 +122,7 @@ def test_every_unit_scores_and_spreads_as_the_op_removes(unit):
     (lambda: AttributionConfig(noise=-0.1), r"noise: expected a std >= 0 .*got -0.1"),
     (lambda: EvalConfig(num_test=0), r"--num-test: expected an integer >= 1, got 0"),
     (lambda: EvalConfig(batch_size=0), r"--batch-size: expected an integer >= 1, got 0"),
-    (lambda: EvalConfig(unit="token"), r"--unit: expected one of 'pixel', 'feature', got 'token'"),
+    (lambda: EvalConfig(unit="token"), r"--unit: expected one of 'pixel', 'feature', 'step', 'element', got 'token'"),
     (lambda: EvalConfig(attribution={"ig_steps": 4}), r"attribution: expected an AttributionConfig, got dict"),
     (lambda: ReproduceConfig(training=["sgd"]), r"--training: unknown training method 'sgd'"),
     (lambda: ReproduceConfig(k_rounding=["round"]), r"--k-rounding: unknown rounding 'round'"),

@@ -1,14 +1,18 @@
 """smoot_ext.models' sequence classifiers: shapes, input gradients, padding never reaching the
 logits, errors."""
+import importlib.util
+
 import pytest
 import torch
 
 from smoot_ext.models import SEQUENCE_MODELS, build_model
 
-NAMES = list(SEQUENCE_MODELS)
+NO_HF = pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="needs the [hf] extra")
+NAMES = [pytest.param(n, marks=NO_HF) if n == "hf-bert" else n for n in SEQUENCE_MODELS]
+SERIES = [n for n in SEQUENCE_MODELS if n != "hf-bert"]  # the Hugging Face model takes text only
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", SERIES)
 def test_series_logits_and_input_gradient(name):
     torch.manual_seed(0)
     model = build_model(name, 5, 3, 12).eval()
@@ -48,3 +52,5 @@ def test_errors_name_the_argument():
         build_model("cnn", 1, 2, 8, vocab_size=10)
     with pytest.raises(ValueError, match="x: expected at most 8 steps, got 9"):
         build_model("transformer", 5, 2, 8)(torch.randn(1, 9, 5))
+    with pytest.raises(ValueError, match="model: 'hf-bert' takes token ids"):  # before transformers is needed
+        build_model("hf-bert", 5, 2, 8)

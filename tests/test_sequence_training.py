@@ -1,5 +1,7 @@
 """Saliency-guided training on sequence models: k of each sample's own length, padding never
 masked, tokens masked in embedding space, and smoot-train end to end on each new dataset."""
+import importlib.util
+
 import pytest
 import torch
 
@@ -87,6 +89,8 @@ def test_help_lists_the_sequence_datasets_and_models(capsys):
     ("ts-rare-time", "tcn", ["--method", "sgt"]),
     ("text-rationale", "bilstm", []),
     ("text-rationale", "transformer", ["--method", "sgt", "--unit", "feature"]),
+    pytest.param("text-rationale", "hf-bert", ["--method", "smoot"], marks=pytest.mark.skipif(
+        importlib.util.find_spec("transformers") is None, reason="needs the [hf] extra")),
 ])
 def test_short_runs_train_and_reload(tmp_path, dataset, model, extra):
     out = tmp_path / "run"
@@ -104,4 +108,4 @@ def test_image_model_on_sequences_names_the_fitting_ones(capsys):
     with pytest.raises(SystemExit):
         train_cli.main(FAST + ["--dataset", "ts-middle", "--model", "cnn"])
     assert "--model: dataset 'ts-middle' holds series data: expected one of lstm, bilstm, transformer, " \
-           "tcn, got 'cnn'" in capsys.readouterr().err
+           "tcn, hf-bert, got 'cnn'" in capsys.readouterr().err

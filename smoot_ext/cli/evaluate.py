@@ -11,6 +11,15 @@ mean true-class probability. Reported per model and saliency method: AUC(MoRF), 
 SRG = AUC(LeRF) - AUC(MoRF) and AUC(random), each with a bootstrap interval over the test images,
 and the paired interval of every difference between models. Several comma-separated checkpoints
 under one name are seeds of one model: its values are their mean, with an interval over seeds.
+Also ERASER's comprehensiveness (the mean drop, over the levels that remove something, of the
+clean value minus the MoRF curve; higher = better) and sufficiency (the same with LeRF: only the
+most relevant kept; lower = better). Where the data knows its truth (synthetic, ts-*,
+text-rationale): precision at the truth's size and AUROC of the map against it.
+
+Sequences (ts-*, text-rationale): --unit pixel removes whole time steps or tokens ("step"),
+--unit feature single values of a series ("element"); levels are fractions of each sample's own
+length and padding is never removed, never counted, never in a fill's range; token ids are
+scored and removed in each model's embedding space.
 
 Writes into --out (replaced only when the whole report is ready): report.md, results.json,
 summary.csv, differences.csv, curves.csv, per_image.npz and per_image.csv (every per-image
@@ -57,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
       help="the constant fill: one value or one per channel, in the data's units (default: black)")
     a("--road-noise", type=float, default=ROAD_NOISE, help=f"std of the road fill's noise (default {ROAD_NOISE})")
     a("--unit", default="pixel", choices=tuple(UNITS),
-      help="remove whole pixels (all channels) or single features (default pixel)")
+      help="remove whole pixels (all channels) or single features; for sequences pixel means a time step or "
+           "token (step) and feature one value (element) (default pixel)")
     a("--signed", action="store_true", help="rank by the signed attribution instead of |.|")
     a("--dataset", default=None, help="test set (default: the checkpoints' dataset; another one is an error)")
     a("--data-dir", default=None, help="dataset folder (default: the training run's)")

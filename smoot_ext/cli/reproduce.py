@@ -3,6 +3,13 @@
   smoot-reproduce --dataset mnist --data-dir "$SMOOT_DATA_DIR" --epochs 3 --seeds 0 1 2 \\
       --k-rounding floor trunc --fills uniform road --num-test 0 --ig-num-test 1000 \\
       --out runs/mnist-compare --results docs/results/mnist
+  smoot-reproduce --dataset ts-middle --model lstm --methods saliency --seeds 0 1 2 3 4 \\
+      --k-rounding floor trunc --out runs/ts-middle --results docs/results/ts-middle-lstm
+
+Sequences (ts-*, text-rationale) are masked and scored per time step or token: the levels are
+fractions of each sample's own length, padding never removed; the localisation against the
+known box or rationale and, for text, ERASER's comprehensiveness and sufficiency are in the
+scores (smoot-evaluate --help). The road fill needs images.
 
 Runs: one per --training method and seed, and for SMOOT one per --k-rounding ("smoot" is the
 paper's floor, "smoot-trunc" rounds the k step toward zero). Each trains into
@@ -28,6 +35,7 @@ from ..checks import ROUNDINGS
 from ..data import DATASETS, default_data_dir
 from ..evaluation import DEFAULT_PERCENTAGES, IMPUTATIONS, AttributionConfig
 from ..evaluation.experiment import IG, ReproduceConfig, reproduce
+from ..models import MODELS
 from ..training.guided import TRAINING_METHODS
 from ..training.loop import NonFiniteLoss
 
@@ -37,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = p.add_argument
     a("--dataset", choices=DATASETS, default="mnist", help="(default: %(default)s)")
     a("--data-dir", default=default_data_dir(), help="torchvision datasets' folder (default: %(default)s)")
+    a("--model", choices=MODELS, help="the trained model (default: the trainer's for the dataset's kind)")
     a("--training", nargs="+", default=list(TRAINING_METHODS), choices=TRAINING_METHODS,
       help="training methods to compare (default: all three)")
     a("--k-rounding", nargs="+", default=["floor"], choices=ROUNDINGS,

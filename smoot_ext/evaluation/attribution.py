@@ -93,6 +93,7 @@ def attribute(
     data_range: float,
     config: AttributionConfig = AttributionConfig(),
     seed: int = 0,
+    lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Attribution of `target[b]`'s logit to each element of `x[b]`, for the whole batch.
 
@@ -101,7 +102,8 @@ def attribute(
     image and not 0 in normalised units. `data_range` scales the SmoothGrad/GradientShap noise.
     The model must be in eval mode (dropout would make the maps random). SmoothGrad and
     GradientShap draw their noise from the global RNG inside Captum, so it is forked and seeded
-    here for repeatability.
+    here for repeatability. ``lengths`` (B,) reaches the model as its second argument (padded
+    sequences; Captum repeats it with the inputs it expands).
     """
     check_methods([method])
     require("eval", "captum")  # only here: the registry, the configs and the comparison need no captum
@@ -121,6 +123,8 @@ def attribute(
         kwargs["nt_type"] = spec.tunnel
     if spec.check is not None:
         spec.check(model)
+    if lengths is not None:
+        kwargs["additional_forward_args"] = (lengths,)
     with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
         torch.manual_seed(seed)
         out = explainer.attribute(x, **kwargs)

@@ -36,6 +36,7 @@ class ReproduceConfig:
 
     dataset: str = "mnist"
     data_dir: str | None = None
+    model: str | None = None  # None: the trainer's default for the dataset's kind
     training: list[str] = field(default_factory=lambda: list(TRAINING_METHODS))
     k_rounding: list[str] = field(default_factory=lambda: ["floor"])
     epochs: int = 1
@@ -66,6 +67,7 @@ class ReproduceConfig:
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"--seeds: each seed at most once, got {self.seeds}")
         check_count("--epochs", self.epochs)
+        TrainConfig(dataset=self.dataset, model=self.model).resolved()  # --dataset and --model fit, before any run
         for option, v, least in (("--num-test", self.num_test, 0), ("--ig-num-test", self.ig_num_test, 0),
                                  ("--subset", self.subset, 1), ("--batch-size", self.batch_size, 1),
                                  ("--eval-seed", self.eval_seed, 0), ("--threads", self.threads, 0)):
@@ -98,7 +100,9 @@ class ReproduceConfig:
 
     def settings(self) -> dict:
         """What a score record must match to count as done (besides its epochs)."""
-        return {"dataset": self.dataset, "subset": self.subset, "batch_size": self.batch_size,
+        # The model only where chosen: records written before the option match as they did.
+        return {"dataset": self.dataset, **({"model": self.model} if self.model else {}),
+                "subset": self.subset, "batch_size": self.batch_size,
                 "methods": sorted(self.methods), "fills": sorted(self.fills), "percentages": list(self.percentages),
                 "num_test": self.num_test, "ig_num_test": self.ig_num_test, "eval_seed": self.eval_seed,
                 "ig_steps": self.ig_steps,
@@ -153,7 +157,8 @@ def train_and_score(config: ReproduceConfig, run: str, method: str, rounding: st
     run_dir = os.path.join(config.out, run, f"seed{seed}")
     ckpt = os.path.join(run_dir, "checkpoint.pt")
     print(f"== training {run}, seed {seed} -> {run_dir}", file=sys.stderr)
-    history = train(TrainConfig(dataset=config.dataset, data_dir=config.data_dir, method=method, k_rounding=rounding,
+    history = train(TrainConfig(dataset=config.dataset, data_dir=config.data_dir, model=config.model,
+                                method=method, k_rounding=rounding,
                                 epochs=config.epochs, subset=config.subset, batch_size=config.batch_size, seed=seed,
                                 device=config.device, threads=config.threads, progress=config.progress,
                                 out=run_dir, resume=os.path.isfile(ckpt))).history

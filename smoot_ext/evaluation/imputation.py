@@ -107,16 +107,18 @@ def check_fill(fill: str) -> str:
 
 
 def remove(x: torch.Tensor, score: torch.Tensor, k, imputation: Imputation, *, unit: str = "pixel",
-           seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+           seed: int = 0, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace the k units of each image with the lowest ``score`` by the imputation's fill.
 
     The ranking is always `smoot_ext.mask`'s (ties to the lower index), so every fill removes
-    the same units. ``seed`` fixes the random fills (uniform, road noise). Returns (x', removed)
-    with removed (B, H, W) for pixels or x's shape for features."""
+    the same units. ``seed`` fixes the random fills (uniform, road noise). ``lengths``: padded
+    (B, T, D) sequences, padding never removed nor in a fill's range (smoot_ext.mask's). Returns
+    (x', removed) with removed (B, H, W) for pixels, (B, T) for steps or x's shape for features."""
     u = check_unit(unit, "unit")
     spec = FILLS[imputation.fill]
     value = imputation.value[0] if len(imputation.value) == 1 else 0.0
-    out, removed = mask(x, score, k, unit=u.op_unit, abs=False, fill=spec.op_fill, value=value, seed=seed)
+    out, removed = mask(x, score, k, unit=u.op_unit, abs=False, fill=spec.op_fill, value=value, seed=seed,
+                        lengths=lengths)
     if spec.then is not None:
         out = spec.then(x, out, u.spread(removed), imputation, seed)
     return out, removed

@@ -2,7 +2,8 @@
 
 Both metrics are computed per image on (B, M) unit scores and a (B, M) boolean region, for the
 whole batch at once; images whose region is empty or covers everything give NaN (undefined)
-and are skipped by the callers' nanmean.
+and are skipped by the callers' nanmean. ``real`` (B, M) bool, where given, marks each sample's
+own units (padded sequences): padding is never ranked, never a negative, never counted.
 """
 from __future__ import annotations
 
@@ -20,11 +21,22 @@ def _check(scores: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     return region
 
 
-def precision_at_region(scores: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+def _real(scores: torch.Tensor, region: torch.Tensor, real: torch.Tensor | None):
+    """(scores with padding at -inf, region within the real units, real units per row)."""
+    if real is None:
+        return scores, region, torch.full((scores.shape[0],), scores.shape[1], device=scores.device)
+    real = _check(scores, real)
+    low = torch.full((), -torch.inf, dtype=scores.dtype, device=scores.device)
+    return torch.where(real, scores, low), region & real, real.sum(dim=1)
+
+
+def precision_at_region(scores: torch.Tensor, region: torch.Tensor,
+                        real: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) fraction of the R most salient units that lie in the region, R = region size.
 
-    Ties go to the lower index (stable sort), as in the accuracy-drop ranking."""
+    Ties go to the lower index (stable sort), as in the accuracy-drop ranking; padding ranks last."""
     region = _check(scores, region)
+    scores, region, _ = _real(scores.float(), region, real)
     order = torch.sort(scores.float(), dim=1, descending=True, stable=True).indices
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(scores.shape[1], device=scores.device).expand_as(order))
@@ -33,27 +45,29 @@ def precision_at_region(scores: torch.Tensor, region: torch.Tensor) -> torch.Ten
     return torch.where(size > 0, hits / size.clamp(min=1), torch.nan)
 
 
-def auroc(scores: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+def auroc(scores: torch.Tensor, region: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) area under the ROC curve of `scores` as a detector of the region's units.
 
     Mann-Whitney form: (sum of the positives' ranks - P(P+1)/2) / (P N), with tied scores
-    given their average rank, so it equals sklearn's roc_auc_score per image."""
+    given their average rank, so it equals sklearn's roc_auc_score per image (over its real
+    units: padding, at -inf, lies below every positive and is taken out of the ranks)."""
     region = _check(scores, region)
-    s = scores.double()
+    s, region, n = _real(scores.double(), region, real)
     sorted_s = torch.sort(s, dim=1).values
     below = torch.searchsorted(sorted_s, s, right=False)   # number strictly smaller
     upto = torch.searchsorted(sorted_s, s, right=True)     # number smaller or equal
     avg_rank = (below + upto + 1).double() / 2.0           # 1-based average rank
     pos = region.sum(dim=1).double()
-    neg = region.shape[1] - pos
-    u = torch.where(region, avg_rank, 0.0).sum(dim=1) - pos * (pos + 1) / 2.0
+    pad = (region.shape[1] - n).double()
+    neg = n - pos
+    u = torch.where(region, avg_rank, 0.0).sum(dim=1) - pos * (pos + 1) / 2.0 - pad * pos
     return torch.where((pos > 0) & (neg > 0), u / (pos * neg).clamp(min=1), torch.nan).float()
 
 
 @dataclass(frozen=True)
 class LocalisationMetric:
     heading: str  # its name in the reports' tables
-    per_image: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (scores, region) -> (B,)
+    per_image: Callable[..., torch.Tensor]  # (scores, region, real units or None) -> (B,)
 
 
 # Adding a localisation metric is one entry here.

@@ -11,6 +11,10 @@ the prediction is still right and the softmax probability of the true class. All
 order are removed in one ``smoot_ext.mask`` call (the batch repeated once per level, with one k
 per row) and scored in large forward passes; a level that removes nothing reuses the clean
 forward pass.
+
+Padded sequences (``lengths``): the model gets ``lengths=`` on every call, the levels are
+fractions of each sample's own units (k = floor(level * n_b)) and ``smoot_ext.mask(lengths=)``
+never ranks, removes or fills from padding.
 """
 from __future__ import annotations
 
@@ -66,6 +70,13 @@ def counts_removed(levels: Sequence[float], num_units: int) -> list[int]:
     return [int(np.floor(lv * num_units + 1e-9)) for lv in levels]
 
 
+def counts_removed_per_row(levels: Sequence[float], real: torch.Tensor) -> torch.Tensor:
+    """(L, B) k = floor(level * n_b), n_b the real units of row b ((B, M) bool ``real``), as
+    ``counts_removed`` rounds them."""
+    n = real.sum(dim=1).double().cpu().numpy()
+    return torch.as_tensor(np.floor(np.outer(levels, n) + 1e-9), dtype=torch.int64, device=real.device)
+
+
 def random_scores(batch: int, units: int, generator: torch.Generator | None, device) -> torch.Tensor:
     """i.i.d. uniform scores give a uniformly random order (drawn on the CPU: device-independent)."""
     return torch.rand(batch, units, generator=generator, device="cpu").to(device)
@@ -85,8 +96,10 @@ def outcome(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 @torch.no_grad()
-def forward(model: torch.nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
-    return torch.cat([model(x[i:i + batch]) for i in range(0, x.shape[0], batch)])
+def forward(model: torch.nn.Module, x: torch.Tensor, batch: int, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    if lengths is None:
+        return torch.cat([model(x[i:i + batch]) for i in range(0, x.shape[0], batch)])
+    return torch.cat([model(x[i:i + batch], lengths=lengths[i:i + batch]) for i in range(0, x.shape[0], batch)])
 
 
 @torch.no_grad()
@@ -104,6 +117,7 @@ def removal_curves(
     clean_logits: torch.Tensor | None = None,
     forward_batch: int = 1024,
     timing: dict | None = None,
+    lengths: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image removal curves of the batch ``x``: (correct (B, L) bool, probability (B, L)),
     one column per level, for units ranked by ``scores`` (B, M) in ``order`` (for "random",
@@ -117,22 +131,25 @@ def removal_curves(
     if B != x.shape[0] or M != u.count(x):
         raise ValueError(f"scores: expected shape ({x.shape[0]}, {u.count(x)}) (one per {unit} of x), "
                          f"got {tuple(scores.shape)}")
-    ks = counts_removed(levels, M)
+    real = u.real(lengths, x)
+    ks = (torch.tensor(counts_removed(levels, M), device=x.device).unsqueeze(1).expand(-1, B) if real is None
+          else counts_removed_per_row(levels, real))  # (L, B)
     correct = torch.empty(B, len(ks), dtype=torch.bool, device=x.device)
     prob = torch.empty(B, len(ks), dtype=torch.float32, device=x.device)
-    todo = [i for i, k in enumerate(ks) if k > 0]
+    todo = [i for i in range(len(ks)) if bool(ks[i].any())]
     if len(todo) < len(ks):
-        c, p = outcome(forward(model, x, forward_batch) if clean_logits is None else clean_logits, y)
+        c, p = outcome(forward(model, x, forward_batch, lengths) if clean_logits is None else clean_logits, y)
         for i in set(range(len(ks))) - set(todo):
             correct[:, i], prob[:, i] = c, p
     if todo:
         rep = len(todo)
         s = ranking(scores.float(), order).reshape(u.score_shape(x))
-        k = torch.tensor([ks[i] for i in todo], dtype=torch.int64, device=x.device).repeat_interleave(B)
+        k = ks[todo].reshape(-1)
+        tiled = None if lengths is None else lengths.repeat(rep)
         t0 = clock(x.device)
-        xm, _ = remove(_tile(x, rep), _tile(s, rep), k, imputation, unit=unit, seed=seed)
+        xm, _ = remove(_tile(x, rep), _tile(s, rep), k, imputation, unit=unit, seed=seed, lengths=tiled)
         t1 = clock(x.device)
-        c, p = outcome(forward(model, xm, forward_batch), y.repeat(rep))
+        c, p = outcome(forward(model, xm, forward_batch, tiled), y.repeat(rep))
         if timing is not None:
             timing["mask_s"] += t1 - t0
             timing["forward_s"] += clock(x.device) - t1

@@ -20,8 +20,9 @@ from .config import EvalConfig
 from .output import check_output_folder, staged_folder
 from .plots import plot_removal_curves, plot_saliency_grid
 from .report import write_report
-from .runner import evaluate_checkpoints
+from .runner import evaluate_checkpoints, model_input
 from .summary import summarise
+from .units import SEQUENCE_UNITS
 
 SHAPE_KEYS = ("in_channels", "image_size", "num_classes")  # what a checkpoint's model and its test set share
 
@@ -93,16 +94,30 @@ def check_dataset(loaded: dict, dataset: str) -> None:
 
 
 def check_input_shape(loaded: dict, dataset: str, bundle) -> None:
-    """The checkpoints' models take the test set's images and have its classes."""
+    """The checkpoints' models take the test set's inputs and have its classes."""
     want = {"dataset": dataset, **{k: getattr(bundle, k) for k in SHAPE_KEYS}}
+
+    def words(v: dict, images: str) -> str:  # images C x H x W; sequences T steps x D
+        c, n = v["in_channels"], v["image_size"]
+        return f"{c}x{n}x{n} {images}" if bundle.kind == "image" else f"{n} steps x {c} features"
+
     for runs in loaded.values():
         for _, meta, path in runs:
             got = {k: meta.get(k) for k in want}
             if got != want:
-                raise ValueError(f"--checkpoints: {path!r} takes {got['in_channels']}x{got['image_size']}x"
-                                 f"{got['image_size']} inputs with {got['num_classes']} classes, but {dataset} "
-                                 f"has {want['in_channels']}x{want['image_size']}x{want['image_size']} images "
-                                 f"with {want['num_classes']} classes")
+                raise ValueError(f"--checkpoints: {path!r} takes {words(got, 'inputs')} with {got['num_classes']} "
+                                 f"classes, but {dataset} has {words(want, 'images')} with {want['num_classes']} "
+                                 "classes")
+
+
+def sequence_unit(config: EvalConfig, kind: str) -> EvalConfig:
+    """For sequences, --unit pixel (a whole position) means a time step or token ("step") and
+    --unit feature (one value) an element of a series ("element"); images keep theirs."""
+    if kind == "image" or config.unit not in SEQUENCE_UNITS:
+        return config
+    config = copy.copy(config)
+    config.unit = SEQUENCE_UNITS[config.unit]
+    return config
 
 
 def run_evaluation(checkpoints: list[str], config: EvalConfig, *, out: str, dataset: str | None = None,
@@ -130,15 +145,21 @@ def run_evaluation(checkpoints: list[str], config: EvalConfig, *, out: str, data
         # The same seeded choice as IndexedImages.subset, so the positions are known.
         positions = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:num_test].sort().values
         test = test.subset(num_test, seed)
-    x, y, masks = test.images, test.labels, test.masks
-    config = copy.copy(config)  # the data's own values below; the caller's config stays as it was
+    x, y, masks, lengths = test.inputs, test.labels, test.masks, test.lengths
+    config = copy.copy(sequence_unit(config, bundle.kind))  # the data's own values below; the caller's stays
     # Black (raw 0) in the data's normalised units, per channel: the constant fill and the baseline.
     config.background = tuple((0.0 - m) / s for m, s in zip(bundle.mean, bundle.std))
-    config.data_range = float(x.max() - x.min())
-
-    batches = [(x[i:i + batch_size], y[i:i + batch_size]) + (() if masks is None else (masks[i:i + batch_size],))
-               for i in range(0, len(x), batch_size)]
     models = {name: [_fast_layout(model, device) for model, _, _ in runs] for name, runs in loaded.items()}
+    # The range of what is removed: for text the first model's embeddings (token ids have no scale).
+    xs = model_input(next(iter(models.values()))[0], x.to(device))
+    config.data_range = float(xs.max() - xs.min())
+
+    def part(t, i):
+        return None if t is None else t[i:i + batch_size]
+
+    batches = [(x[i:i + batch_size], y[i:i + batch_size])
+               + (() if masks is None and lengths is None else (part(masks, i),))
+               + (() if lengths is None else (part(lengths, i),)) for i in range(0, len(x), batch_size)]
     t0, c0 = time.perf_counter(), time.process_time()
     per_image, maps = evaluate_checkpoints(models, batches, config, device=device, total=len(batches))
     per_image.index = positions.numpy()

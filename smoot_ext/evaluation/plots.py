@@ -53,24 +53,29 @@ def plot_removal_curves(results: dict, out_dir: str | Path) -> list[Path]:
 
 def plot_saliency_grid(maps: dict, out_dir: str | Path) -> list[Path]:
     """One figure per saliency method: rows = test images, first column the image, then one
-    column per trained model showing |saliency| (each map scaled to its own maximum)."""
+    column per trained model showing |saliency| (each map scaled to its own maximum). Sequences
+    show time along x: a series and its element maps as features x steps, token ids and step
+    maps as one row."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     images, labels = maps["images"], maps["labels"]
+    sequence = maps.get("sequence", False)
+    as_input, as_map = (_as_sequence, _as_sequence) if sequence else (_as_image, lambda t: t.float())
+    aspect = "auto" if sequence else "equal"  # a 50 x 1 strip of tokens stays readable
     rows = images.shape[0]
     paths = []
     for m, per_model in maps["saliency"].items():
         cols = 1 + len(per_model)
         fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows), squeeze=False)
         for r in range(rows):
-            _show(axes[r, 0], _as_image(images[r]), cmap="gray")
+            _show(axes[r, 0], as_input(images[r]), cmap="gray", aspect=aspect)
             axes[r, 0].set_ylabel(f"label {int(labels[r])}", fontsize=8)
             for c, (name, sal) in enumerate(per_model.items(), start=1):
-                _show(axes[r, c], sal[r].float(), cmap="hot")
+                _show(axes[r, c], as_map(sal[r]), cmap="hot", aspect=aspect)
                 if r == 0:
                     axes[r, c].set_title(name, fontsize=9)
         axes[0, 0].set_title("input", fontsize=9)
-        fig.suptitle(f"{m}: |attribution| per pixel", fontsize=10)
+        fig.suptitle(f"{m}: |attribution| per {'unit' if sequence else 'pixel'}", fontsize=10)
         paths.append(_save(fig, out_dir / f"saliency_{m}.png", dpi=100))
     return paths
 
@@ -128,8 +133,14 @@ def _as_image(x: torch.Tensor) -> torch.Tensor:
     return (x - x.min()) / (x.max() - x.min()).clamp(min=1e-12)
 
 
-def _show(ax, img: torch.Tensor, cmap: str):
+def _as_sequence(x: torch.Tensor) -> torch.Tensor:
+    """(T,) -> (1, T); (T, D) -> (D, T): time along the x axis."""
+    x = x.float()
+    return x.unsqueeze(0) if x.dim() == 1 else x.T
+
+
+def _show(ax, img: torch.Tensor, cmap: str, aspect: str = "equal"):
     kw = {"vmin": 0.0} if cmap == "hot" else {}
-    ax.imshow(img.numpy(), cmap=cmap, **kw)
+    ax.imshow(img.numpy(), cmap=cmap, aspect=aspect, **kw)
     ax.set_xticks([])
     ax.set_yticks([])

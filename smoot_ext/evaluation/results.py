@@ -27,7 +27,8 @@ METRIC_NAMES = {"correct": "accuracy", "probability": "probability"}  # the repo
 @dataclass(frozen=True)
 class Statistic:
     """One reported statistic: a mean over test images of ``per_image(curves, levels)``, where
-    ``curves[order]`` is one method's (N, L) curve of one metric in %, for each order it needs."""
+    ``curves[order]`` is one method's (N, L) curve of one metric in %, for each order it needs,
+    and ``curves["clean"]`` the (N,) metric of the intact inputs."""
 
     name: str
     orders: tuple[str, ...]  # the curves it needs; a method gets it where it has all of them
@@ -51,12 +52,25 @@ def _auc(order: str):
     return lambda curves, levels: trapezoid_auc(levels, curves[order])
 
 
+def _mean_drop(order: str):
+    """ERASER's aggregated form (DeYoung et al. 2020, AOPC over bins): the mean, over the levels
+    that remove something, of clean - curve."""
+    def per_image(curves, levels):
+        removes = np.asarray(levels) > 0
+        return (curves["clean"][:, None] - curves[order][:, removes]).mean(axis=1)
+    return per_image
+
+
 STATISTICS = (
     Statistic("auc_morf", ("morf",), "AUC MoRF", "lower", _auc("morf"), headline=True),
     Statistic("auc_lerf", ("lerf",), "AUC LeRF", "higher", _auc("lerf")),
     Statistic("srg", ("morf", "lerf"), "SRG = LeRF - MoRF", "higher",
               lambda c, lv: trapezoid_auc(lv, c["lerf"]) - trapezoid_auc(lv, c["morf"]), headline=True),
     Statistic("auc_random", (RANDOM,), "AUC random order", None, _auc(RANDOM)),
+    # ERASER's names (the text rationale benchmark's): removing the most relevant units should
+    # hurt (comprehensiveness), keeping only the most relevant should not (sufficiency).
+    Statistic("comprehensiveness", ("morf",), "Comprehensiveness (ERASER: MoRF drop)", "higher", _mean_drop("morf")),
+    Statistic("sufficiency", ("lerf",), "Sufficiency (ERASER: LeRF drop)", "lower", _mean_drop("lerf")),
 )
 BY_NAME = {s.name: s for s in STATISTICS}
 SALIENCY_STATISTICS = tuple(s for s in STATISTICS if s.of_saliency)
@@ -109,5 +123,6 @@ def _checkpoint_statistics(run: dict, levels) -> dict:
             out[method] = {}
             for metric in METRICS:
                 curves = {o: 100.0 * run["curves"][(method, o)][metric] for o in orders}
+                curves["clean"] = 100.0 * run["clean"][metric].astype(np.float64)
                 out[method][metric] = {s.name: s.per_image(curves, levels) for s in stats}
     return out

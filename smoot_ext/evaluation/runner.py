@@ -31,10 +31,13 @@ def evaluate_checkpoints(
     """Removal curves (and, when the batches carry a region mask, localisation scores).
 
     ``models`` maps a name to one model or to several checkpoints of it (seeds). ``batches``
-    yields (x, y) or (x, y, region) with region (B, H, W) bool. Returns (per_image, maps):
-    maps holds the first ``grid_images`` images and their unit saliency under each model's
-    first checkpoint, maps["saliency"][method][model] as (G, H, W), for the saliency grid.
-    Every model and method sees the same random order and the same fill draws.
+    yields (x, y), (x, y, region) or (x, y, region or None, lengths): region bool, per map unit
+    ((B, H, W) pixels, (B, T) steps) or per value of x (a series' box); lengths (B,) the real
+    steps of padded (B, T, D) sequences. Token ids (B, T) are embedded by each model (its
+    ``embed``) and evaluated in embedding space, whole tokens removed. Returns (per_image,
+    maps): maps holds the first ``grid_images`` inputs and their unit saliency under each
+    model's first checkpoint, maps["saliency"][method][model] as (G, *map shape), for the
+    saliency grid. Every model and method sees the same random order and the same fill draws.
     """
     runs = {n: list(m) if isinstance(m, Sequence) else [m] for n, m in models.items()}
     for ms in runs.values():
@@ -49,38 +52,44 @@ def evaluate_checkpoints(
     rng = torch.Generator().manual_seed(config.seed)
     unit = UNITS[config.unit]
     per_map = UNITS[unit.maps]  # the unit of the saliency grid and of the regions
-    maps = {"images": [], "labels": [], "saliency": {m: {n: [] for n in runs} for m in config.methods}}
+    maps = {"images": [], "labels": [], "saliency": {m: {n: [] for n in runs} for m in config.methods},
+            "sequence": unit.dims == 3}
     labels, seen, has_region = [], 0, False
     steps = None if total is None else total * sum(len(ms) for ms in runs.values())
     bar = tqdm(total=steps, desc="evaluate", unit="checkpoint-batch", disable=not config.progress)
     for b, batch in enumerate(batches):
         x, y = batch[0].to(device), batch[1].to(device)
         region = batch[2] if len(batch) > 2 else None
+        lengths = batch[3].to(device) if len(batch) > 3 and batch[3] is not None else None
         has_region = region is not None
         labels.append(y.cpu())
         take = max(0, min(config.grid_images - seen, x.shape[0]))
         if take:
             maps["images"].append(x[:take].cpu())
             maps["labels"].append(y[:take].cpu())
-        rnd = random_scores(x.shape[0], unit.count(x), rng, x.device) if RANDOM in config.orders else None
+        first = next(iter(runs.values()))[0]
+        rnd = (random_scores(x.shape[0], unit.count(model_input(first, x)), rng, x.device)
+               if RANDOM in config.orders else None)
         # One fill seed per (batch, order), shared by every model and method.
         seeds = {o: _derived_seed(config.seed, b, ORDERS.index(o)) for o in config.orders}
         for n, ms in runs.items():
             for c, model in enumerate(ms):
                 run = acc[n][c]
+                xm = model_input(model, x)
+                unit.check(xm, "x")
                 t0 = clock(x.device)
-                logits = forward(model, x, config.forward_batch)
+                logits = forward(model, xm, config.forward_batch, lengths)
                 timing["clean_s"] += clock(x.device) - t0
                 for k, v in zip(METRICS, outcome(logits, y)):
                     run["clean"][k].append(v.cpu())
 
-                args = (model, x, y, logits, run, config, timing)
+                args = (model, xm, y, logits, lengths, run, config, timing)
                 if rnd is not None:
                     _add_curves(*args, (RANDOM, RANDOM), rnd, seeds[RANDOM])
                 for m in config.methods:
                     t0 = clock(x.device)
-                    a = attribute(model, x, y, m, baseline=config.background, data_range=config.data_range,
-                                  config=config.attribution, seed=config.seed)
+                    a = attribute(model, xm, y, m, baseline=config.background, data_range=config.data_range,
+                                  config=config.attribution, seed=config.seed, lengths=lengths)
                     timing["attribution_s"][m] += clock(x.device) - t0
                     s = unit.scores(a, config.abs)
                     for o in config.orders:
@@ -88,11 +97,12 @@ def evaluate_checkpoints(
                             _add_curves(*args, (m, o), s, seeds[o])
                     if take and c == 0:
                         maps["saliency"][m][n].append(
-                            per_map.scores(a[:take], True).reshape(take, *per_map.map_shape(x)).cpu())
+                            per_map.scores(a[:take], True).reshape(take, *per_map.map_shape(xm)).cpu())
                     if region is not None:
                         ps = per_map.scores(a, config.abs)
+                        truth, real = per_map.region(region.to(ps.device), xm), per_map.real(lengths, xm)
                         for k, metric in LOCALISATION.items():
-                            loc[n][c][m][k].append(metric.per_image(ps, region).cpu())
+                            loc[n][c][m][k].append(metric.per_image(ps, truth, real).cpu())
                 bar.update(1)
         seen += x.shape[0]
     bar.close()
@@ -116,12 +126,21 @@ def evaluate_checkpoints(
     return per_image, maps
 
 
-def _add_curves(model, x, y, logits, run: dict, config: EvalConfig, timing: dict, key: tuple[str, str],
+def model_input(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What the evaluation ranks and removes: x, or for token ids the model's embeddings of them
+    (the space saliency-guided training masks in)."""
+    if x.is_floating_point():
+        return x
+    with torch.no_grad():
+        return model.embed(x)
+
+
+def _add_curves(model, x, y, logits, lengths, run: dict, config: EvalConfig, timing: dict, key: tuple[str, str],
                 scores: torch.Tensor, seed: int) -> None:
     """Appends the batch's removal curves of one (method, order) key to the checkpoint's lists."""
     out = removal_curves(model, x, y, scores, config.levels, order=key[1], imputation=config.imputation,
                          unit=config.unit, seed=seed, clean_logits=logits, forward_batch=config.forward_batch,
-                         timing=timing)
+                         timing=timing, lengths=lengths)
     for k, v in zip(METRICS, out):
         run["curves"][key][k].append(v.cpu())
 

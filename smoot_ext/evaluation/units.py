@@ -1,6 +1,9 @@
 """What the evaluation removes: a unit of the input, and how its score and its removal map onto
-the input's layout. Adding a unit (e.g. a token of a (B, T, D) sequence: ``Unit("token", "pixel",
-2, 3, "(B, T, D)", maps="token")``) is one entry of ``UNITS``."""
+the input's layout. Adding a unit is one entry of ``UNITS``.
+
+Sequences ((B, T, D): a series, or token embeddings) may be padded: ``real`` gives each sample's
+own units from its length, so the evaluation's levels are fractions of those and padding is
+never ranked, removed or scored."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,6 +57,25 @@ class Unit:
         """One input's units as a map (NCHW pixels: (H, W))."""
         return tuple(n for d, n in enumerate(x.shape) if d not in (0, self.channels))
 
+    def real(self, lengths: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+        """(B, M) True at each sample's real units (its first ``lengths[b]`` steps), None
+        without lengths (every unit real)."""
+        if lengths is None:
+            return None
+        if x.dim() != 3:
+            raise ValueError(f"lengths: expected (B, T, D) input, got x of shape {tuple(x.shape)}")
+        B, T, D = x.shape
+        steps = torch.arange(T, device=x.device) < lengths.to(x.device).unsqueeze(1)  # (B, T)
+        return steps if self.channels is not None else steps.unsqueeze(2).expand(B, T, D).reshape(B, -1)
+
+    def region(self, truth: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The ground truth as one flag per unit of this map: a truth given per value of x (a
+        series' box, (B, T, D)) marks a unit holding any true value; one given per map unit
+        (an image's (B, H, W), a text's (B, T)) is taken as it is."""
+        if self.channels is not None and tuple(truth.shape[1:]) == tuple(x.shape[1:]):
+            truth = truth.any(dim=self.channels)
+        return truth.reshape(truth.shape[0], -1)
+
     def spread(self, removed: torch.Tensor) -> torch.Tensor:
         """smoot_ext.mask's removed mask, broadcastable to the input's values."""
         return removed if self.channels is None else removed.unsqueeze(self.channels)
@@ -62,7 +84,11 @@ class Unit:
 UNITS = {u.name: u for u in (
     Unit("pixel", "pixel", 1, 4, "NCHW"),  # all channels of a position together
     Unit("feature", "feature", None, None, "any"),  # single values
+    # Sequences (B, T, D): a whole time step or token (its D values), or one value of a series.
+    Unit("step", "pixel", 2, 3, "(B, T, D)", maps="step"),
+    Unit("element", "feature", None, 3, "(B, T, D)", maps="element"),
 )}
+SEQUENCE_UNITS = {"pixel": "step", "feature": "element"}  # the evaluation's unit for a training unit
 
 
 def check_unit(unit: str, option: str = "--unit") -> Unit:

@@ -12,7 +12,11 @@ it calls ``embed`` itself, masks the embeddings and passes them in (smoot_ext/tr
 - ``transformer``: a 2-layer encoder (d 64, 4 heads, feed-forward 128, learned positions),
   a masked mean over real steps -> linear;
 - ``tcn``: three residual blocks of causal dilated convolutions (64 channels, kernel 3,
-  dilations 1, 2, 4), a masked mean over real steps -> linear.
+  dilations 1, 2, 4), a masked mean over real steps -> linear;
+- ``hf-bert`` (text only, the ``[hf]`` extra): a Hugging Face ``BertForSequenceClassification``
+  built from a small config (2 layers, hidden 64, 4 heads, no pretrained weights), called with
+  ``inputs_embeds`` (its own word embeddings are the model's ``embed``, so the mask acts on them
+  as for the others) and ``attention_mask`` from the lengths.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-SEQUENCE_MODELS = ("lstm", "bilstm", "transformer", "tcn")
+SEQUENCE_MODELS = ("lstm", "bilstm", "transformer", "tcn", "hf-bert")
 HIDDEN = 64
 EMBED_DIM = 64
 
@@ -135,10 +139,36 @@ class TCNClassifier(SequenceClassifier):
         return self.fc(_masked_mean(h, _real_steps(lengths, B, T, x.device)))
 
 
+class HFBertClassifier(SequenceClassifier):
+    """``hf-bert`` (see the module docstring): BERT's word embeddings are ``self.embedding``;
+    BERT adds its position and type embeddings to the ``inputs_embeds`` it is given."""
+
+    def __init__(self, num_classes: int, max_len: int, *, vocab_size: int | None):
+        if vocab_size is None:
+            raise ValueError("model: 'hf-bert' takes token ids (a vocabulary), not float series; got vocab_size=None")
+        from .._extras import require
+
+        require("hf", "transformers")
+        from transformers import BertConfig, BertForSequenceClassification
+
+        super().__init__(EMBED_DIM, vocab_size)
+        config = BertConfig(vocab_size=vocab_size, hidden_size=EMBED_DIM, num_hidden_layers=2, num_attention_heads=4,
+                            intermediate_size=2 * HIDDEN, max_position_embeddings=max_len, num_labels=num_classes)
+        self.hf = BertForSequenceClassification(config)
+        self.hf.bert.embeddings.word_embeddings = self.embedding  # one table: embed() is BERT's own
+
+    def classify(self, x, lengths):
+        B, T, _ = x.shape
+        attend = _real_steps(lengths, B, T, x.device)
+        return self.hf(inputs_embeds=x, attention_mask=attend.long()).logits
+
+
 def build_sequence_model(name: str, input_dim: int, num_classes: int, max_len: int, *,
                          vocab_size: int | None = None) -> SequenceClassifier:
     if name in ("lstm", "bilstm"):
         return LSTMClassifier(input_dim, num_classes, bidirectional=name == "bilstm", vocab_size=vocab_size)
     if name == "transformer":
         return TransformerClassifier(input_dim, num_classes, max_len, vocab_size=vocab_size)
+    if name == "hf-bert":
+        return HFBertClassifier(num_classes, max_len, vocab_size=vocab_size)
     return TCNClassifier(input_dim, num_classes, vocab_size=vocab_size)

@@ -69,7 +69,7 @@ DEFAULT_MODEL = {"image": "cnn", "series": "lstm", "text": "bilstm"}
 DEFAULT_THREADS = {"digits": 1}
 # Adadelta, as in the paper; the transformer takes a gentler step.
 DEFAULT_LR = {"cnn": 1.0, "resnet": 1.0, "deit_tiny": 0.001, "lstm": 1.0, "bilstm": 1.0,
-              "transformer": 0.3, "tcn": 1.0}
+              "transformer": 0.3, "tcn": 1.0, "hf-bert": 0.3}
 METRICS = ("epoch", "train_loss", "train_ce", "train_kl", "train_acc", "test_loss", "test_acc",
            "k_min", "k_median", "k_max", "k_mean", "time_s")
 # Options a resumed run may change: the rest come from the checkpoint.
