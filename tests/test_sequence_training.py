@@ -51,6 +51,10 @@ def test_sgt_masks_a_fraction_of_each_samples_own_tokens(mask_calls, unit):
     masked = call["mask"] if unit == "pixel" else call["mask"].any(2)
     assert not (masked & (torch.arange(b.image_size) >= b.train.lengths[:, None])).any()
     assert model.embedding.weight.grad.abs().sum() > 0  # the embedding trains
+    own_k = ((b.train.lengths * per_token) // 2).float()
+    assert sgt.k_stats() == {"min": own_k.min().item(), "median": own_k.median().item(),
+                             "max": own_k.max().item(), "mean": own_k.mean().item()}
+    assert sgt.k_stats()["min"] < sgt.k_stats()["max"]  # the lengths differ, so do their k
 
 
 def test_smoot_k_stays_within_each_samples_bounds():

@@ -275,17 +275,25 @@ class SaliencyGuidedTraining:
         self._touched.zero_()
 
     def to(self, device) -> SaliencyGuidedTraining:
-        """Moves the k vector to ``device`` (for trainers that place the model themselves)."""
+        """Moves the k vector (and the samples' lengths) to ``device`` (for trainers that place the
+        model themselves)."""
         if self.k is not None:
             self.k, self._touched = self.k.to(device), self._touched.to(device)
+        if self.lengths is not None:
+            self.lengths = self.lengths.to(device)
+            self._own_k = {name: k.to(device) for name, k in self._own_k.items()}
         return self
 
     def k_stats(self) -> dict:
-        """min, median (the lower one for an even count), max and mean of the k vector."""
-        if self.k is None:
+        """min, median (the lower one for an even count), max and mean of the k vector (SGT's
+        per-sample k where samples have lengths: a fraction of each one's own units)."""
+        if self.k is not None:
+            k = self.k.float()
+        elif self.method == "sgt" and self.lengths is not None:
+            k = self._own_k["k_init"].float()
+        else:
             k = float(self.k_init if self.method == "sgt" else 0)
             return {"min": k, "median": k, "max": k, "mean": k}
-        k = self.k.float()
         return {"min": k.min().item(), "median": k.median().item(), "max": k.max().item(),
                 "mean": k.mean().item()}
 
