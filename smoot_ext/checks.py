@@ -74,19 +74,24 @@ def check_mask(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, fill: s
     return B, G, S, M
 
 
-def check_mask_k(k: torch.Tensor, M: int) -> None:
-    """0 <= k[b] <= M: on the host for CPU tensors, as the C++ CPU kernel does; on the device
-    otherwise (no host sync in a training step, no graph break under torch.compile)."""
-    if k.numel() == 0:
+def check_per_row(op: str, name: str, ok: torch.Tensor, expected: str, got) -> None:
+    """Every row's ``ok``: on the host for CPU tensors, as the C++ CPU kernel does, naming the
+    first bad row as ``got(b)``; on the device otherwise (no host sync in a training step, no
+    graph break under torch.compile)."""
+    if ok.numel() == 0:
         return
-    inside = (k >= 0) & (k <= M)
-    if k.device.type == "cpu" and not torch.compiler.is_compiling():
-        bad = (~inside).nonzero()
+    if ok.device.type == "cpu" and not torch.compiler.is_compiling():
+        bad = (~ok).nonzero()
         if bad.numel():
-            b = int(bad[0, 0])
-            _fail(ValueError, MASK_OP, "k", f"expected 0 <= k[b] <= M = {M}, got k[{b}] = {int(k[b])}")
+            _fail(ValueError, op, name, f"{expected}, got {got(int(bad[0, 0]))}")
     else:
-        torch._assert_async(inside.all(), f"{MASK_OP}: k: expected 0 <= k[b] <= M = {M}")
+        torch._assert_async(ok.all(), f"{op}: {name}: {expected}")
+
+
+def check_mask_k(k: torch.Tensor, M: int) -> None:
+    """0 <= k[b] <= M (see check_per_row for where it is checked)."""
+    check_per_row(MASK_OP, "k", (k >= 0) & (k <= M), f"expected 0 <= k[b] <= M = {M}",
+                  lambda b: f"k[{b}] = {int(k[b])}")
 
 
 def check_update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor, *,

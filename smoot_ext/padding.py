@@ -18,38 +18,28 @@ from __future__ import annotations
 
 import torch
 
-from .checks import INDEX_DTYPES
+from .checks import MASK_OP, _index_dtype, check_per_row
 
 
 def check_lengths(lengths, B: int, T: int, device: torch.device) -> torch.Tensor:
     """``lengths``: a (B,) int tensor on x's device with 0 <= lengths[b] <= T."""
     if not isinstance(lengths, torch.Tensor):
-        raise TypeError(f"lengths: expected a ({B},) integer tensor, got {type(lengths).__name__}")
-    if lengths.dtype not in INDEX_DTYPES:
-        raise TypeError(f"lengths: expected dtype torch.int32 or torch.int64, got {lengths.dtype}")
+        raise TypeError(f"{MASK_OP}: lengths: expected a ({B},) integer tensor, got {type(lengths).__name__}")
+    _index_dtype(MASK_OP, "lengths", lengths)
     if lengths.shape != (B,):
-        raise ValueError(f"lengths: expected shape ({B},), got {tuple(lengths.shape)}")
+        raise ValueError(f"{MASK_OP}: lengths: expected shape ({B},), got {tuple(lengths.shape)}")
     if lengths.device != device:
-        raise ValueError(f"lengths: expected a tensor on x's device {device}, got one on {lengths.device}")
-    _check_values(lengths, (lengths >= 0) & (lengths <= T), f"expected 0 <= lengths[b] <= T = {T}",
-                  "lengths", lambda b: f"lengths[{b}] = {int(lengths[b])}")
+        raise ValueError(f"{MASK_OP}: lengths: expected a tensor on x's device {device}, got one on "
+                         f"{lengths.device}")
+    check_per_row(MASK_OP, "lengths", (lengths >= 0) & (lengths <= T), f"expected 0 <= lengths[b] <= T = {T}",
+                  lambda b: f"lengths[{b}] = {int(lengths[b])}")
     return lengths
 
 
 def check_k_within(k: torch.Tensor, n: torch.Tensor) -> None:
     """k[b] <= n[b], the real units of row b (k's own range is the op's check)."""
-    _check_values(k, k <= n, "expected k[b] <= the real units of row b", "k",
+    check_per_row(MASK_OP, "k", k <= n, "expected k[b] <= the real units of row b",
                   lambda b: f"k[{b}] = {int(k[b])} with {int(n[b])} real units")
-
-
-def _check_values(t: torch.Tensor, ok: torch.Tensor, expected: str, name: str, got) -> None:
-    # On the host for CPU tensors; on a GPU on the device (no host sync), as checks.check_mask_k.
-    if t.device.type == "cpu" and not torch.compiler.is_compiling():
-        bad = (~ok).nonzero()
-        if bad.numel():
-            raise ValueError(f"{name}: {expected}, got {got(int(bad[0, 0]))}")
-    elif ok.numel():
-        torch._assert_async(ok.all(), f"{name}: {expected}")
 
 
 def mask_padded(op, x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, n: torch.Tensor, **kw):
