@@ -33,6 +33,7 @@ import torch
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
+from ..training.checkpoint import save_checkpoint
 from ..training.guided import GuidedConfig, SaliencyGuidedTraining
 
 STATE_FILE = "smoot_state.pt"  # smoot_state_<rank>.pt for each process under torchrun
@@ -143,4 +144,4 @@ class _GuidedState(TrainerCallback):
         sgt = self.trainer.guided
         sgt.sync_k()  # a mid-epoch checkpoint holds every rank's updates too
         folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
-        torch.save(sgt.state_dict(), state_file(folder, args.process_index, args.world_size))
+        save_checkpoint(state_file(folder, args.process_index, args.world_size), sgt.state_dict())
