@@ -251,7 +251,7 @@ class SaliencyGuidedTraining:
                             kmax=self.num_units if per_sample else self.kmax,
                             rounding=cfg.k_rounding, backend=cfg.backend)
         if per_sample:
-            k_new = torch.minimum(torch.maximum(k_new, self._own_k["k_min"][index]), self._own_k["k_max"][index])
+            k_new = k_new.clamp(self._own_k["k_min"][index], self._own_k["k_max"][index])
         return k_new
 
     def sync_k(self) -> None:
