@@ -7,54 +7,17 @@ import csv
 import datetime
 import functools
 import os
-import platform
-import subprocess
 
-import torch
-
-import smoot_ext
+from smoot_ext.provenance import machine
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _commit() -> str:
-    root = os.path.dirname(RESULTS)
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
 
 
 @functools.cache
 def environment() -> dict:
     """Where and with what a benchmark ran: the columns every results row starts with."""
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else ""
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": _commit(),
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "gpu": gpu,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda or "",
-        "smoot_ext": smoot_ext.__version__,
-    }
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            **machine(os.path.dirname(RESULTS))}
 
 
 def append(name: str, rows: list[dict], folder: str = RESULTS) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
+from smoot_ext import provenance
 from smoot_ext.cli import reproduce
 from smoot_ext.evaluation import experiment
 from smoot_ext.evaluation import seeds as comparison
@@ -86,6 +87,12 @@ def test_reproduce_over_seeds_then_skips_what_is_done(tmp_path, capsys):
             record = json.loads((results / run / f"seed{seed}.json").read_text())
             assert (record["run"], record["seed"], record["epochs"]) == (run, seed, 1)
             assert len(record["history"]) == 1
+            # Where and at what cost: the machine beside the scores, the CPU seconds per epoch
+            # (one thread: no more than its wall time, beyond a clock tick) and of the scoring.
+            assert record["machine"] == {**provenance.machine(), "threads": 1}
+            epoch = record["history"][0]
+            assert 0 < epoch["cpu_s"] <= epoch["time_s"] + 0.05
+            assert 0 < record["scoring"]["cpu_s"] <= record["scoring"]["time_s"] + 0.05
             ig = record["scores"]["uniform"]
             assert ig["num_test"] == {"saliency": 60, "random": 60, "integrated_gradients": 20}
             assert set(ig["methods"]) >= {"saliency", "integrated_gradients"}
@@ -152,3 +159,16 @@ def test_compare_only_needs_no_captum_and_gives_the_committed_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "captum" not in proc.stderr
     assert (tmp_path / "summary.json").read_bytes() == (committed / "summary.json").read_bytes()
+
+
+def test_provenance_names_the_checkout_commit_and_no_other(tmp_path):
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout")
+    assert provenance.commit(str(ROOT)).removesuffix("-dirty") == head.stdout.strip()
+    # A folder inside a checkout (an installed package under .venv) is not that checkout's commit.
+    inner = ROOT / "smoot_ext"
+    assert provenance.commit(str(inner)) == "unknown"
+    assert provenance.commit(str(tmp_path)) == "unknown"
+    m = provenance.machine(str(tmp_path))
+    assert m["commit"] == "unknown" and m["cpu"] and m["cpu_count"] >= 1

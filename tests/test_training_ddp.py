@@ -8,6 +8,7 @@ import torch
 
 from smoot_ext.data import EpochBatchSampler
 from smoot_ext.training.checkpoint import load_checkpoint
+from smoot_ext.training.loop import TIMINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = """
@@ -36,7 +37,7 @@ def test_two_gloo_ranks_agree_with_each_other_and_the_checkpoint(tmp_path):
     assert all(torch.equal(r0["model"][n], r1["model"][n]) and torch.equal(r0["model"][n], ckpt["model"][n])
                for n in r0["model"])
     def metrics(rows):  # reduced over both ranks: equal but for each rank's own clock
-        return [{k: v for k, v in row.items() if k != "time_s"} for row in rows]
+        return [{k: v for k, v in row.items() if k not in TIMINGS} for row in rows]
 
     assert metrics(r0["rows"]) == metrics(r1["rows"]) == metrics(ckpt["history"])
     assert len(ckpt["rng"]) == 2 and not torch.equal(ckpt["rng"][0]["torch"], ckpt["rng"][1]["torch"])

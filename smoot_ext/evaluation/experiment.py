@@ -12,10 +12,14 @@ import json
 import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from ..checks import ROUNDINGS
+from ..provenance import machine
 from ..training.guided import TRAINING_METHODS
 from ..training.loop import TrainConfig, train
 from .attribution import AttributionConfig, check_methods
@@ -163,6 +167,7 @@ def train_and_score(config: ReproduceConfig, run: str, method: str, rounding: st
                                 device=config.device, threads=config.threads, progress=config.progress,
                                 out=run_dir, resume=os.path.isfile(ckpt))).history
     scores, figures = {}, {}
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for fill in config.fills:
         for i, (methods, num_test) in enumerate(config.passes()):
             eval_dir = os.path.join(run_dir, f"eval-{fill}-{'-'.join(methods)}")
@@ -176,7 +181,10 @@ def train_and_score(config: ReproduceConfig, run: str, method: str, rounding: st
             figures.update({Path(f).name: f for f in results["files"]["figures"] if "saliency_" in f})
     path = score_path(config.results, run, seed)
     write_score_file(path, new_record(run=run, method=method, k_rounding=rounding, seed=seed, epochs=config.epochs,
-                                      settings=config.settings(), history=history, scores=scores))
+                                      settings=config.settings(), history=history, scores=scores,
+                                      machine={**machine(), "threads": torch.get_num_threads()},
+                                      scoring={"time_s": time.perf_counter() - t0,
+                                               "cpu_s": time.process_time() - cpu0}))
     if seed == min(config.seeds):  # one seed's saliency maps per run: PNGs are not small
         for name, src in figures.items():
             shutil.copyfile(src, path.parent / name)

@@ -40,11 +40,13 @@ def score_path(results: str | Path, run: str, seed: int) -> Path:
 
 
 def new_record(*, run: str, method: str, k_rounding: str, seed: int, epochs: int, settings: dict,
-               history: list[dict], scores: dict) -> dict:
-    """A score record: the run, its training (method, k rounding, seed, epochs, per-epoch history),
-    the settings it was scored with, and per fill its scores (``add_scores``)."""
+               history: list[dict], scores: dict, machine: dict, scoring: dict) -> dict:
+    """A score record: the run, its training (method, k rounding, seed, epochs, per-epoch history
+    with each epoch's wall and CPU seconds), the settings it was scored with, per fill its scores
+    (``add_scores``), the machine it was scored on (``provenance.machine`` and the torch threads)
+    and the scoring's wall and CPU seconds."""
     return {"run": run, "method": method, "k_rounding": k_rounding, "seed": seed, "epochs": epochs,
-            "settings": settings, "history": history, "scores": scores}
+            "settings": settings, "history": history, "scores": scores, "machine": machine, "scoring": scoring}
 
 
 def add_scores(scores: dict, fill: str, evaluation: dict) -> dict:

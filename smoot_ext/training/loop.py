@@ -71,7 +71,10 @@ DEFAULT_THREADS = {"digits": 1}
 DEFAULT_LR = {"cnn": 1.0, "resnet": 1.0, "deit_tiny": 0.001, "lstm": 1.0, "bilstm": 1.0,
               "transformer": 0.3, "tcn": 1.0, "hf-bert": 0.3}
 METRICS = ("epoch", "train_loss", "train_ce", "train_kl", "train_acc", "test_loss", "test_acc",
-           "k_min", "k_median", "k_max", "k_mean", "time_s")
+           "k_min", "k_median", "k_max", "k_mean", "time_s", "cpu_s")
+# The metrics that measure the machine, not the run: wall seconds and this process's CPU seconds
+# (all its threads) per epoch; the rest repeat bit for bit on a resume or another rank.
+TIMINGS = ("time_s", "cpu_s")
 # Options a resumed run may change: the rest come from the checkpoint.
 RESUME_OVERRIDES = ("epochs", "device", "num_workers", "out", "resume", "progress", "threads",
                     "compile")
@@ -338,7 +341,7 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
     if rank == 0:
         os.makedirs(cfg.out, exist_ok=True)
     for epoch in range(start, cfg.epochs):
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         run_model.train()
         loader = make_loader(bundle.train, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
                              rank=rank, world_size=world, num_workers=cfg.num_workers,
@@ -378,7 +381,7 @@ def _run(cfg: TrainConfig, state, device, rank: int, world: int, ckpt_path: str)
                "train_kl": totals[2] / totals[4], "train_acc": totals[3] / totals[4],
                "test_loss": test_loss, "test_acc": test_acc, "k_min": k["min"],
                "k_median": k["median"], "k_max": k["max"], "k_mean": k["mean"],
-               "time_s": time.perf_counter() - t0}
+               "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0}
         history.append(row)
         rngs = [_rng_state(sgt)]
         if world > 1:
