@@ -15,6 +15,7 @@ from smoot_ext.evaluation.perturbation import removal_curves
 from smoot_ext.evaluation.results import BY_NAME
 from smoot_ext.evaluation.runner import evaluate_checkpoints
 from smoot_ext.evaluation.units import UNITS
+from smoot_ext.training.checkpoint import load_model
 
 T, D = 10, 3
 LEVELS = [0.0, 0.25, 0.5, 0.75]
@@ -118,16 +119,24 @@ def test_eraser_statistics_are_mean_drops_from_the_clean_input():
     assert (BY_NAME["comprehensiveness"].better, BY_NAME["sufficiency"].better) == ("higher", "lower")
 
 
-@pytest.mark.parametrize("dataset, model", [("ts-middle", "lstm"), ("text-rationale", "bilstm")])
-def test_reproduce_on_sequences_end_to_end(tmp_path, dataset, model):
+@pytest.mark.parametrize("dataset, model, unit", [("ts-middle", "lstm", None), ("text-rationale", "bilstm", None),
+                                                   ("ts-middle", "tcn", "feature")])
+def test_reproduce_on_sequences_end_to_end(tmp_path, dataset, model, unit):
     results = tmp_path / "results"
     argv = ["--dataset", dataset, "--model", model, "--training", "baseline", "smoot", "--epochs", "1",
             "--subset", "40", "--seeds", "0", "1", "--methods", "saliency", "--num-test", "24", "--threads", "1",
             "--no-progress", "--out", str(tmp_path / "runs"), "--results", str(results)]
-    assert reproduce.main(argv) == 0
+    assert reproduce.main(argv + (["--unit", unit] if unit else [])) == 0
     record = json.loads((results / "smoot" / "seed1.json").read_text())
     scores = record["scores"]["uniform"]
     assert record["settings"]["model"] == model and scores["num_test"]["saliency"] == 24
+    # --unit feature masks and removes single elements (50 x 50 of a series), not the 50 time steps.
+    assert record["settings"].get("unit") == unit
+    _, meta = load_model(str(tmp_path / "runs" / "smoot" / "seed1" / "checkpoint.pt"))
+    assert meta["config"]["unit"] == (unit or "pixel")
+    assert meta["num_units"] == (2500 if unit == "feature" else 50 if dataset == "ts-middle" else 40)
+    report = json.loads((tmp_path / "runs" / "smoot" / "seed1" / "eval-uniform-saliency" / "results.json").read_text())
+    assert report["config"]["unit"] == ("element" if unit == "feature" else "step")
     loc = scores["localisation"]["saliency"]
     assert 0.0 <= loc["auroc"] <= 1.0 and 0.0 <= loc["precision_at_region"] <= 1.0
     acc = scores["methods"]["saliency"]["accuracy"]

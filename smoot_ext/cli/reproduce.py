@@ -6,7 +6,8 @@
   smoot-reproduce --dataset ts-middle --model lstm --methods saliency --seeds 0 1 2 3 4 \\
       --k-rounding floor trunc --out runs/ts-middle --results docs/results/ts-middle-lstm
 
-Sequences (ts-*, text-rationale) are masked and scored per time step or token: the levels are
+Sequences (ts-*, text-rationale) are masked and scored per time step or token (--unit feature:
+per element of a series, in training and scoring alike): the levels are
 fractions of each sample's own length, padding never removed; the localisation against the
 known box or rationale and, for text, ERASER's comprehensiveness and sufficiency are in the
 scores (smoot-evaluate --help). The road fill needs images.
@@ -36,6 +37,7 @@ from ..data import DATASETS, default_data_dir
 from ..evaluation import DEFAULT_PERCENTAGES, IMPUTATIONS, AttributionConfig
 from ..evaluation.experiment import IG, ReproduceConfig, reproduce
 from ..models import MODELS
+from ..ops import UNITS
 from ..training.guided import TRAINING_METHODS
 from ..training.loop import NonFiniteLoss
 
@@ -46,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--dataset", choices=DATASETS, default="mnist", help="(default: %(default)s)")
     a("--data-dir", default=default_data_dir(), help="torchvision datasets' folder (default: %(default)s)")
     a("--model", choices=MODELS, help="the trained model (default: the trainer's for the dataset's kind)")
+    a("--unit", choices=UNITS, help="masked in training and removed in scoring: whole pixels (of a sequence: "
+                                    "time steps, tokens) or single features, elements of a series (default: pixel)")
     a("--training", nargs="+", default=list(TRAINING_METHODS), choices=TRAINING_METHODS,
       help="training methods to compare (default: all three)")
     a("--k-rounding", nargs="+", default=["floor"], choices=ROUNDINGS,

@@ -41,6 +41,7 @@ class ReproduceConfig:
     dataset: str = "mnist"
     data_dir: str | None = None
     model: str | None = None  # None: the trainer's default for the dataset's kind
+    unit: str | None = None  # masked and removed: None: the trainer's (pixels, time steps, tokens)
     training: list[str] = field(default_factory=lambda: list(TRAINING_METHODS))
     k_rounding: list[str] = field(default_factory=lambda: ["floor"])
     epochs: int = 1
@@ -71,13 +72,23 @@ class ReproduceConfig:
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"--seeds: each seed at most once, got {self.seeds}")
         check_count("--epochs", self.epochs)
-        TrainConfig(dataset=self.dataset, model=self.model).resolved()  # --dataset and --model fit, before any run
+        self.train_config().resolved()  # --dataset, --model and --unit fit, before any run
         for option, v, least in (("--num-test", self.num_test, 0), ("--ig-num-test", self.ig_num_test, 0),
                                  ("--subset", self.subset, 1), ("--batch-size", self.batch_size, 1),
                                  ("--eval-seed", self.eval_seed, 0), ("--threads", self.threads, 0)):
             if v is not None:  # None: the default (all images, the trainer's batch, ...)
                 check_count(option, v, least)
         self.results = self.results or os.path.join(self.out, "results")
+
+    def chosen(self) -> dict:
+        """The options given where the trainer and evaluation have defaults of their own."""
+        return {name: v for name, v in (("model", self.model), ("unit", self.unit)) if v}
+
+    def train_config(self, **run) -> TrainConfig:
+        """The trainer's options for one run (``run``: method, seed, out, ...)."""
+        return TrainConfig(dataset=self.dataset, data_dir=self.data_dir, model=self.model, epochs=self.epochs,
+                           subset=self.subset, batch_size=self.batch_size, device=self.device, threads=self.threads,
+                           progress=self.progress, **{"unit": self.unit} if self.unit else {}, **run)
 
     def runs(self) -> list[tuple[str, str, str]]:
         """(run name, method, k rounding) of every run, in ``training`` order."""
@@ -104,8 +115,8 @@ class ReproduceConfig:
 
     def settings(self) -> dict:
         """What a score record must match to count as done (besides its epochs)."""
-        # The model only where chosen: records written before the option match as they did.
-        return {"dataset": self.dataset, **({"model": self.model} if self.model else {}),
+        # The model and unit only where chosen: records written before those options match as they did.
+        return {"dataset": self.dataset, **self.chosen(),
                 "subset": self.subset, "batch_size": self.batch_size,
                 "methods": sorted(self.methods), "fills": sorted(self.fills), "percentages": list(self.percentages),
                 "num_test": self.num_test, "ig_num_test": self.ig_num_test, "eval_seed": self.eval_seed,
@@ -122,6 +133,7 @@ class ReproduceConfig:
     def evaluation(self, fill: str, pass_index: int) -> EvalConfig:
         methods, num_test = self.passes()[pass_index]
         return EvalConfig(methods=methods, levels=levels_from_percentages(self.percentages), fill=fill,
+                          **{"unit": self.unit} if self.unit else {},
                           orders=self.orders(fill, pass_index), num_test=num_test, seed=self.eval_seed,
                           progress=self.progress, attribution=AttributionConfig(ig_steps=self.ig_steps))
 
@@ -161,11 +173,8 @@ def train_and_score(config: ReproduceConfig, run: str, method: str, rounding: st
     run_dir = os.path.join(config.out, run, f"seed{seed}")
     ckpt = os.path.join(run_dir, "checkpoint.pt")
     print(f"== training {run}, seed {seed} -> {run_dir}", file=sys.stderr)
-    history = train(TrainConfig(dataset=config.dataset, data_dir=config.data_dir, model=config.model,
-                                method=method, k_rounding=rounding,
-                                epochs=config.epochs, subset=config.subset, batch_size=config.batch_size, seed=seed,
-                                device=config.device, threads=config.threads, progress=config.progress,
-                                out=run_dir, resume=os.path.isfile(ckpt))).history
+    history = train(config.train_config(method=method, k_rounding=rounding, seed=seed, out=run_dir,
+                                        resume=os.path.isfile(ckpt))).history
     scores, figures = {}, {}
     t0, cpu0 = time.perf_counter(), time.process_time()
     for fill in config.fills:
