@@ -172,3 +172,22 @@ def test_provenance_names_the_checkout_commit_and_no_other(tmp_path):
     assert provenance.commit(str(tmp_path)) == "unknown"
     m = provenance.machine(str(tmp_path))
     assert m["commit"] == "unknown" and m["cpu"] and m["cpu_count"] >= 1
+
+
+def test_results_overview_reads_each_folders_paired_differences():
+    folder = ROOT / "docs" / "results" / "ts-middle-transformer"
+    summary = json.loads((folder / "summary.json").read_text())
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_overview.py"), str(folder)],
+                          capture_output=True, text=True, check=True)
+    head, rule, *rows = proc.stdout.splitlines()
+    assert len(rows) == 2 and rule.count("---") == head.count("|") - 1
+    cells = {row.split(" | ")[0].strip("| "): row.strip("| ").split(" | ") for row in rows}
+    ig = cells["ts-middle-transformer, IG"]
+    assert ig[1] == "5 x 8"
+    (diff,) = [d for d in summary["differences"] if (d["a"], d["b"], d["statistic"], d["method"])
+               == ("baseline", "sgt", "auroc", "integrated_gradients")]
+    p = diff["paired"]
+    # AUROC's baseline value, then SGT - baseline: bold where the interval leaves out 0.
+    assert ig[head.strip("| ").split(" | ").index("AUROC: baseline") + 1] == (
+        ("**{:+.3f} [{:.3f}, {:.3f}]**" if p["lo"] > 0 or p["hi"] < 0 else "{:+.3f} [{:.3f}, {:.3f}]")
+        .format(p["mean"], p["lo"], p["hi"]))
