@@ -1,6 +1,6 @@
 """How much of a saliency map falls inside a known class-bearing region (synthetic data).
 
-Both metrics are computed per image on (B, M) unit scores and a (B, M) boolean region, for the
+Every metric is computed per image on (B, M) unit scores and a (B, M) boolean region, for the
 whole batch at once; images whose region is empty or covers everything give NaN (undefined)
 and are skipped by the callers' nanmean. ``real`` (B, M) bool, where given, marks each sample's
 own units (padded sequences): padding is never ranked, never a negative, never counted.
@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+from .perturbation import counts_removed_per_row
 
 
 def _check(scores: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
@@ -64,6 +66,41 @@ def auroc(scores: torch.Tensor, region: torch.Tensor, real: torch.Tensor | None 
     return torch.where((pos > 0) & (neg > 0), u / (pos * neg).clamp(min=1), torch.nan).float()
 
 
+# The benchmark's levels: the top 10%, 20%, ..., 90% of each sample's own units.
+BENCHMARK_LEVELS = tuple(i / 10 for i in range(1, 10))
+
+
+def _weighted_precision_recall(scores: torch.Tensor, region: torch.Tensor,
+                               real: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L, B) precision and recall of the top ``BENCHMARK_LEVELS`` of the units, each unit
+    weighted by its |score| (Ismail et al. 2020, TS-Interpretability-Benchmark's
+    getPrecisionRecall.py): precision = |score| inside the region among the top / |score| of the
+    top, recall = the same / |score| of the whole region; NaN where a denominator is 0."""
+    region = _check(scores, region)
+    real = torch.ones_like(region) if real is None else _check(scores, real)
+    s, region, _ = _real(scores.float(), region, real)
+    w = torch.where(real, scores.float().abs(), 0.0)
+    order = torch.sort(s, dim=1, descending=True, stable=True).indices
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(s.shape[1], device=s.device).expand_as(order))
+    top = rank.unsqueeze(0) < counts_removed_per_row(BENCHMARK_LEVELS, real).unsqueeze(2)  # (L, B, M)
+    hit = (w * (top & region)).sum(dim=2)
+    picked, truth = (w * top).sum(dim=2), (w * region).sum(dim=1).expand_as(hit)
+    nan = torch.full_like(hit, torch.nan)
+    return torch.where(picked > 0, hit / picked, nan), torch.where(truth > 0, hit / truth, nan)
+
+
+def saliency_precision(scores: torch.Tensor, region: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) the benchmark's saliency-weighted precision, averaged over its levels (its AUP, by the
+    rectangle rule on [0.1, 0.9]); see ``_weighted_precision_recall``."""
+    return _weighted_precision_recall(scores, region, real)[0].nanmean(dim=0)
+
+
+def saliency_recall(scores: torch.Tensor, region: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) the benchmark's saliency-weighted recall, averaged over its levels (its AUR)."""
+    return _weighted_precision_recall(scores, region, real)[1].nanmean(dim=0)
+
+
 @dataclass(frozen=True)
 class LocalisationMetric:
     heading: str  # its name in the reports' tables
@@ -74,4 +111,6 @@ class LocalisationMetric:
 LOCALISATION = {
     "precision_at_region": LocalisationMetric("Precision@region", precision_at_region),
     "auroc": LocalisationMetric("AUROC", auroc),
+    "saliency_precision": LocalisationMetric("AUP (benchmark)", saliency_precision),
+    "saliency_recall": LocalisationMetric("AUR (benchmark)", saliency_recall),
 }

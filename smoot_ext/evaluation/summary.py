@@ -20,6 +20,12 @@ from .results import METRIC_NAMES, METRICS, PerImage, curve_orders
 from .statistics import auc_convention, bootstrap, t_interval, welch_interval
 
 
+def _defined_mean(values: np.ndarray) -> float:
+    """The mean over the images where a metric is defined; NaN (quietly) where it is nowhere, as
+    the benchmark's precision for a map without weight."""
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if defined.size else float("nan")
+
 def summarise(per_image: PerImage, config) -> dict:
     """The JSON-ready summary (see the module docstring); layout:
     models[name]["accuracy"] and models[name]["methods"][method][metric][statistic] are
@@ -81,7 +87,7 @@ def summarise(per_image: PerImage, config) -> dict:
                 entry["methods"][m][mn] = block
         loc = per_image.localisation.get(name)
         if loc:
-            entry["localisation"] = {m: {k: float(np.nanmean(np.mean([c[m][k] for c in loc], axis=0)))
+            entry["localisation"] = {m: {k: _defined_mean(np.mean([c[m][k] for c in loc], axis=0))
                                          for k in loc[0][m]} for m in config.methods}
         models[name] = entry
 
