@@ -1,7 +1,8 @@
 """One markdown table over several smoot-reproduce result folders (their summary.json): per folder
 and saliency method, the baseline's value and the paired (same seed) differences SGT - baseline,
 SMOOT - SGT and SMOOT (trunc) - SGT, with their intervals over seeds, for test accuracy, AUROC
-against the truth and SRG (accuracy curve). The per-run tables are in each folder's summary.md.
+against the truth, SRG (accuracy curve) and the time-series benchmark's AUP ("-" in folders
+scored before it existed). The per-run tables are in each folder's summary.md.
 
     python scripts/results_overview.py docs/results/ts-* docs/results/text-*
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 
 PAIRS = (("baseline", "sgt"), ("sgt", "smoot"), ("sgt", "smoot-trunc"))
 COLUMNS = (("test acc.", "accuracy", "", "test_acc", 2), ("AUROC", "localisation", "", "auroc", 3),
-           ("SRG", "score", "accuracy", "srg", 2))
+           ("SRG", "score", "accuracy", "srg", 2), ("AUP", "localisation", "", "saliency_precision", 3))
 
 
 def _pick(rows: list[dict], kind: str, metric: str, statistic: str, method: str) -> dict | None:
