@@ -94,6 +94,18 @@ def check_mask_k(k: torch.Tensor, M: int) -> None:
                   lambda b: f"k[{b}] = {int(k[b])}")
 
 
+def check_mask_k_flag(ok: torch.Tensor, k: torch.Tensor, M: int) -> None:
+    """check_mask_k after kernels that read k themselves and cleared ``ok`` (one int32, 1 = every
+    k in range) for a k outside [0, M]: the same error, naming the first bad row, on the host for
+    CPU tensors; on the device one assert on the flag (no sync, nothing else launched)."""
+    if ok.device.type == "cpu" and not torch.compiler.is_compiling():
+        if not ok.item():
+            check_mask_k(k, M)
+            raise AssertionError(f"{MASK_OP}: the kernels flagged a k outside [0, {M}] that the host check passed")
+    else:
+        torch._assert_async(ok, f"{MASK_OP}: k: expected 0 <= k[b] <= M = {M}")
+
+
 def check_update_k(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor, *,
                    alpha: float, mu: float, n: int, kmin: int, kmax: int,
                    rounding: str = "floor") -> tuple[int, int]:

@@ -71,6 +71,7 @@ MASK = {
 MASK_K_VALUES = {
     "k_negative": (torch.tensor([3, -1]), "k: expected 0 <= k[b] <= M = 10, got k[1] = -1"),
     "k_above_M": (torch.tensor([11, 4]), "k: expected 0 <= k[b] <= M = 10, got k[0] = 11"),
+    "k_wraps_int32": (torch.tensor([3, 2**32 + 3]), "k: expected 0 <= k[b] <= M = 10, got k[1] = 4294967299"),
 }
 UPDATE_K = {
     "logits_rank": (dict(logits=torch.randn(3, 10, 1)), ValueError,

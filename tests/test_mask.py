@@ -193,6 +193,23 @@ def test_adversarial_on_the_split_path(op, name):
           offset=OFFSET)
 
 
+@pytest.mark.parametrize("op", TRITON_PARAMS, indirect=True)
+@pytest.mark.triton_blocks(short_max=0, chunk=32, fill_block=64)
+@pytest.mark.parametrize("k_bad, row", [(-1, 2), (101, 0), (2**32 + 3, 1)])
+def test_the_split_path_kernels_check_k(op, k_bad, row):
+    # No host check before the launch: the kernels flag the bad k (read as int64: 2**32 + 3
+    # would pass as 3 once cast to int32), the host names its row, and nothing was written
+    # out of bounds meanwhile (the interpreter reads and writes real memory).
+    if op.device != "cpu":
+        pytest.skip("on a GPU the flag is a device-side assert, which ends the CUDA context")
+    x, score = torch.randn(3, 2, 100), torch.randn(3, 1, 100)
+    k = torch.tensor([5, 7, 9])
+    k[row] = k_bad
+    with pytest.raises(ValueError) as e:
+        op.fn(x, score, k)
+    assert str(e.value) == f"smoot::mask: k: expected 0 <= k[b] <= M = 100, got k[{row}] = {k_bad}"
+
+
 def _rows(*scores):
     """A case whose rows have the given (M,) float32 scores, x random, k a spread of values."""
     score = torch.stack(scores).unsqueeze(1)

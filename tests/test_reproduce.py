@@ -2,6 +2,7 @@
 over seeds it writes (smoot_ext.evaluation.seeds): intervals, pairing by seed, resumable score files."""
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -87,12 +88,14 @@ def test_reproduce_over_seeds_then_skips_what_is_done(tmp_path, capsys):
             record = json.loads((results / run / f"seed{seed}.json").read_text())
             assert (record["run"], record["seed"], record["epochs"]) == (run, seed, 1)
             assert len(record["history"]) == 1
-            # Where and at what cost: the machine beside the scores, the CPU seconds per epoch
-            # (one thread: no more than its wall time, beyond a clock tick) and of the scoring.
+            # Where and at what cost: the machine beside the scores, the CPU seconds per epoch and
+            # of the scoring. torch's one thread is not the process's only one (BLAS, Captum), so
+            # the bound is every core busy for the wall time, which a cumulative count would pass.
             assert record["machine"] == {**provenance.machine(), "threads": 1}
+            cores = os.cpu_count()
             epoch = record["history"][0]
-            assert 0 < epoch["cpu_s"] <= epoch["time_s"] + 0.05
-            assert 0 < record["scoring"]["cpu_s"] <= record["scoring"]["time_s"] + 0.05
+            assert 0 < epoch["cpu_s"] <= cores * epoch["time_s"] + 0.05
+            assert 0 < record["scoring"]["cpu_s"] <= cores * record["scoring"]["time_s"] + 0.05
             ig = record["scores"]["uniform"]
             assert ig["num_test"] == {"saliency": 60, "random": 60, "integrated_gradients": 20}
             assert set(ig["methods"]) >= {"saliency", "integrated_gradients"}

@@ -101,14 +101,24 @@ def _uniform_fill(lo, hi, word, w0, w1, w2, w3, ROUND_EACH: tl.constexpr):
 
 
 @triton.jit
-def _short_kernel(x_ptr, score_ptr, k_ptr, mask_ptr, out_ptr, G, S, M, seed, offset, value,
+def _checked_k(k_ptr, b, M, ok_ptr, report):
+    """Row b's k as int32; where `report`, a k outside [0, M] (read as k's own dtype, before the
+    cast can wrap it into range) clears the launch's ok flag, which the host checks after it.
+    A bad k leaves every access in bounds: it only changes which units are masked."""
+    k = tl.load(k_ptr + b)
+    tl.atomic_min(ok_ptr, 0, mask=report & ((k < 0) | (k > M)), sem="relaxed")
+    return k.to(tl.int32)
+
+
+@triton.jit
+def _short_kernel(x_ptr, score_ptr, k_ptr, mask_ptr, out_ptr, ok_ptr, G, S, M, seed, offset, value,
                   ABS: tl.constexpr, FILL: tl.constexpr, BLOCK: tl.constexpr,
                   ROUND_EACH: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     idx = tl.arange(0, BLOCK)
     inb = idx < M
     key = _unit_key(score_ptr + b * S * M, idx, inb, S, M, ABS)
-    k = tl.load(k_ptr + b).to(tl.int32)
+    k = _checked_k(k_ptr, b, M, ok_ptr, True)
     # Radix select, most significant digit first: T (`prefix`) is the k-th smallest key and
     # `rank` the number of units with key T before it. For k = 0, rank stays -1, every digit
     # is 0 and T = 0, which no key takes.
@@ -200,13 +210,13 @@ def _pass_kernel(keys_ptr, k_ptr, hist_ptr, row_hist_ptr, M, chunks, PASS: tl.co
 
 
 @triton.jit
-def _mask_kernel(keys_ptr, k_ptr, hist_ptr, row_hist_ptr, mask_ptr, x_ptr, part_ptr, G, M, chunks,
+def _mask_kernel(keys_ptr, k_ptr, hist_ptr, row_hist_ptr, mask_ptr, x_ptr, part_ptr, ok_ptr, G, M, chunks,
                  FILL: tl.constexpr, CHUNK: tl.constexpr, CHUNKS: tl.constexpr):
     """The mask of one chunk and its partial fill statistics per channel."""
     pid = tl.program_id(0)
     b = (pid // chunks).to(tl.int64)
     j = pid % chunks
-    k = tl.load(k_ptr + b).to(tl.int32)
+    k = _checked_k(k_ptr, b, M, ok_ptr, j == 0)
     rank, prefix, level, _ = _row_state(row_hist_ptr, b, k, PASSES)
     shift = (32 - (level + 1) * BITS).to(tl.uint32)  # keys compare on their first level + 1 digits
     # Units of the chosen bin in earlier chunks: the per-chunk counts of that pass.
@@ -295,19 +305,21 @@ def launch(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool =
            short_max: int = SHORT_MAX, chunk: int = CHUNK, fill_block: int = FILL_BLOCK):
     """The op's body; the sizes are parameters so tests can split small rows into chunks."""
     B, G, S, M = checks.check_mask(x, score, k, fill=fill, offset=offset)
-    checks.check_mask_k(k, M)
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     masked = torch.empty((B, M), dtype=torch.bool, device=x.device)
     if B == 0 or M == 0:
+        checks.check_mask_k(k, M)
         out.copy_(x)
         masked.zero_()
         return out, masked
     x, score, k = x.contiguous(), score.contiguous(), k.contiguous()
     mode = FILL_CODES[fill]
+    ok = torch.ones(1, dtype=torch.int32, device=x.device)  # the kernels check k (checks.check_mask_k_flag)
     if M <= short_max:
         wrap_triton(_short_kernel)[(B,)](
-            x, score, k, masked, out, G, S, M, seed, offset, value, ABS=abs, FILL=mode,
+            x, score, k, masked, out, ok, G, S, M, seed, offset, value, ABS=abs, FILL=mode,
             BLOCK=triton.next_power_of_2(M), ROUND_EACH=not INTERPRETED, num_warps=8)
+        checks.check_mask_k_flag(ok, k, M)
         return out, masked
 
     chunk = min(chunk, triton.next_power_of_2(M))
@@ -322,7 +334,7 @@ def launch(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool =
         wrap_triton(_pass_kernel)[grid](keys, k, hist, row_hist, M, chunks, PASS=p, CHUNK=chunk,
                                         num_warps=8)
     parts = torch.empty((B * G, chunks, 2), dtype=torch.float64, device=x.device)
-    wrap_triton(_mask_kernel)[grid](keys, k, hist, row_hist, masked, x, parts, G, M, chunks,
+    wrap_triton(_mask_kernel)[grid](keys, k, hist, row_hist, masked, x, parts, ok, G, M, chunks,
                                     FILL=mode, CHUNK=chunk, CHUNKS=triton.next_power_of_2(chunks),
                                     num_warps=8)
     stats = torch.empty((B * G, 2), dtype=torch.float32, device=x.device)
@@ -337,6 +349,7 @@ def launch(x: torch.Tensor, score: torch.Tensor, k: torch.Tensor, *, abs: bool =
     wrap_triton(_fill_kernel)[(triton.cdiv(B * G, rows) * tiles,)](
         x, masked, stats, out, B * G, G, M, tiles, seed, offset, value, FILL=mode, ROWS=rows,
         GROUPS=groups, ROUND_EACH=not INTERPRETED, num_warps=4)
+    checks.check_mask_k_flag(ok, k, M)
     return out, masked
 
 
