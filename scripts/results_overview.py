@@ -27,9 +27,10 @@ def _fmt(q: dict | None, digits: int, sign: bool = False) -> str:
         return "-"
     mean, lo, hi = (q["mean"], q["lo"], q["hi"]) if "lo" in q else (q["paired"]["mean"], q["paired"]["lo"],
                                                                      q["paired"]["hi"])
-    f = f"{{:{'+' if sign else ''}.{digits}f}}"
     resolved = "**" if sign and (lo > 0 or hi < 0) else ""
-    return f"{resolved}{f.format(mean)} [{lo:.{digits}f}, {hi:.{digits}f}]{resolved}"
+    # A resolved difference too small for the column's digits would print as a bold 0.000.
+    spec = ".1e" if resolved and max(abs(lo), abs(hi)) < 0.5 * 10 ** -digits else f".{digits}f"
+    return f"{resolved}{mean:{'+' if sign else ''}{spec}} [{lo:{spec}}, {hi:{spec}}]{resolved}"
 
 
 def rows(folder: Path) -> list[str]:

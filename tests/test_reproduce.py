@@ -194,3 +194,18 @@ def test_results_overview_reads_each_folders_paired_differences():
     assert ig[head.strip("| ").split(" | ").index("AUROC: baseline") + 1] == (
         ("**{:+.3f} [{:.3f}, {:.3f}]**" if p["lo"] > 0 or p["hi"] < 0 else "{:+.3f} [{:.3f}, {:.3f}]")
         .format(p["mean"], p["lo"], p["hi"]))
+
+
+def test_results_overview_shows_a_tiny_resolved_difference_in_exponent_form():
+    folder = ROOT / "docs" / "results" / "ts-middle-transformer-element"
+    summary = json.loads((folder / "summary.json").read_text())
+    (diff,) = [d for d in summary["differences"] if (d["a"], d["b"], d["statistic"], d["method"])
+               == ("sgt", "smoot", "saliency_precision", "integrated_gradients")]
+    p = diff["paired"]
+    assert p["hi"] < 0 and abs(p["lo"]) < 5e-4  # resolved, and 0.000 at the column's 3 digits
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_overview.py"), str(folder)],
+                          capture_output=True, text=True, check=True)
+    head, _, *rows = proc.stdout.splitlines()
+    row = [r for r in rows if r.startswith("| ts-middle-transformer-element, IG")][0].strip("| ").split(" | ")
+    cell = row[head.strip("| ").split(" | ").index("AUP: baseline") + 2]
+    assert cell == "**{:+.1e} [{:.1e}, {:.1e}]**".format(p["mean"], p["lo"], p["hi"])
