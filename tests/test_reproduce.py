@@ -209,3 +209,11 @@ def test_results_overview_shows_a_tiny_resolved_difference_in_exponent_form():
     row = [r for r in rows if r.startswith("| ts-middle-transformer-element, IG")][0].strip("| ").split(" | ")
     cell = row[head.strip("| ").split(" | ").index("AUP: baseline") + 2]
     assert cell == "**{:+.1e} [{:.1e}, {:.1e}]**".format(p["mean"], p["lo"], p["hi"])
+
+
+def test_the_committed_sequences_overview_is_the_scripts_output_on_the_committed_folders():
+    results = ROOT / "docs" / "results"
+    folders = sorted(results.glob("ts-*")) + sorted(results.glob("text-*"))
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_overview.py"), *map(str, folders)],
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout == (results / "sequences-overview.md").read_text()
