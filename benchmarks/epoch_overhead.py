@@ -139,17 +139,8 @@ def main(argv=None):
     p.add_argument("--data-dir", default=loop.default_data_dir(), help="(default: $SMOOT_DATA_DIR or ./data)")
     p.add_argument("--dataset", default="mnist", help="(default: %(default)s)")
     p.add_argument("--methods", default="sgt,smoot", help="comma-separated (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=512, help="(default: %(default)s)")
-    p.add_argument("--subset", type=int, help="train on this many samples (default: all)")
-    p.add_argument("--test-subset", type=int,
-                   help="test on this many (default: all; keep the full run's train/test ratio, "
-                        "e.g. --subset 15000 --test-subset 2500 for MNIST)")
-    p.add_argument("--repeats", type=int, default=3, help="(default: %(default)s)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0 = torch's default")
+    record.add_epoch_arguments(p, "epoch_overhead")
     p.add_argument("--shared-forward", action="store_true", help="time the shared-forward step")
-    p.add_argument("--json", help="also write the JSON result here")
-    p.add_argument("--results", default=record.RESULTS,
-                   help="append rows to <results>/epoch_overhead.csv, '' for none (default: %(default)s)")
     args = p.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     bad = sorted(set(methods) - set(TRAINING_METHODS))

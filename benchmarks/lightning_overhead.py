@@ -115,15 +115,8 @@ def main(argv=None):
     p.add_argument("--data-dir", default=loop.default_data_dir(), help="(default: $SMOOT_DATA_DIR or ./data)")
     p.add_argument("--dataset", default="mnist", help="(default: %(default)s)")
     p.add_argument("--method", default="smoot", choices=("sgt", "smoot"), help="(default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=512, help="(default: %(default)s)")
-    p.add_argument("--subset", type=int, help="train on this many samples (default: all)")
-    p.add_argument("--test-subset", type=int, help="test on this many (default: all)")
-    p.add_argument("--repeats", type=int, default=3, help="(default: %(default)s)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0 = torch's default")
+    record.add_epoch_arguments(p, "lightning_overhead")
     p.add_argument("--note", default="", help="recorded with the rows, e.g. 'machine shared'")
-    p.add_argument("--json", help="also write the JSON result here")
-    p.add_argument("--results", default=record.RESULTS,
-                   help="append a row to <results>/lightning_overhead.csv, '' for none (default: %(default)s)")
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error(f"--repeats: expected an integer >= 1, got {args.repeats}")

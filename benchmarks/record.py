@@ -3,6 +3,7 @@ versions, the commit and the date, to ``benchmarks/results/<name>.csv`` (as Lige
 ``all_benchmark_data.csv``), so numbers can be compared across machines and commits."""
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime
 import functools
@@ -11,6 +12,21 @@ import os
 from smoot_ext.provenance import machine
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def add_epoch_arguments(p: argparse.ArgumentParser, name: str) -> None:
+    """The options of the benchmarks that time whole epochs (epoch_overhead, lightning_overhead);
+    their results go to ``<results>/<name>.csv``."""
+    p.add_argument("--batch-size", type=int, default=512, help="(default: %(default)s)")
+    p.add_argument("--subset", type=int, help="train on this many samples (default: all)")
+    p.add_argument("--test-subset", type=int,
+                   help="test on this many (default: all; keep the full run's train/test ratio, "
+                        "e.g. --subset 15000 --test-subset 2500 for MNIST)")
+    p.add_argument("--repeats", type=int, default=3, help="(default: %(default)s)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0 = torch's default")
+    p.add_argument("--json", help="also write the JSON result here")
+    p.add_argument("--results", default=RESULTS,
+                   help=f"append rows to <results>/{name}.csv, '' for none (default: %(default)s)")
 
 
 @functools.cache
