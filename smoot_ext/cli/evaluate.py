@@ -28,9 +28,6 @@ AUC: trapezoid over the fraction removed, y in %, e.g. x from 0 to 0.9: at most 
 """
 import argparse
 
-import torch
-
-from ..allocator import keep_freed_memory
 from ..evaluation import (
     ATTRIBUTION_METHODS,
     DEFAULT_LEVELS,
@@ -44,6 +41,7 @@ from ..evaluation import (
 from ..evaluation.imputation import ROAD_NOISE
 from ..evaluation.pipeline import run_evaluation
 from ..evaluation.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
+from . import process_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,9 +106,7 @@ def config_from(args) -> EvalConfig:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    keep_freed_memory()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    process_settings(args.threads)
     try:
         results = run_evaluation(args.checkpoints, config_from(args), out=args.out, dataset=args.dataset,
                                  data_dir=args.data_dir, device=args.device)

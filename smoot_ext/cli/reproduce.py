@@ -29,9 +29,6 @@ plots compare the runs over seeds (smoot_ext.evaluation.experiment and .seeds).
 import argparse
 import sys
 
-import torch
-
-from ..allocator import keep_freed_memory
 from ..checks import ROUNDINGS
 from ..data import DATASETS, default_data_dir
 from ..evaluation import DEFAULT_PERCENTAGES, IMPUTATIONS, AttributionConfig
@@ -40,6 +37,7 @@ from ..models import MODELS
 from ..ops import UNITS
 from ..training.guided import TRAINING_METHODS
 from ..training.loop import NonFiniteLoss
+from . import process_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,9 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    keep_freed_memory()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    process_settings(args.threads)
     try:
         files = reproduce(ReproduceConfig(**vars(args)))
     except NonFiniteLoss as e:
