@@ -24,7 +24,7 @@ allocator alone) to time both under glibc's default allocator.
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -34,10 +34,10 @@ import record
 import torch
 
 from smoot_ext.allocator import keep_freed_memory
-from smoot_ext.data import load_dataset, make_loader
+from smoot_ext.data import default_data_dir, load_dataset, make_loader
 from smoot_ext.models import build_model
 from smoot_ext.training import loop
-from smoot_ext.training.guided import TRAINING_METHODS, SaliencyGuidedTraining
+from smoot_ext.training.guided import TRAINING_METHODS, GuidedConfig, SaliencyGuidedTraining
 
 
 def _clock():
@@ -90,11 +90,11 @@ def epoch_parts(cfg: loop.TrainConfig) -> tuple[dict, list[float]]:
     step_end = _Timer(loop, "_optimizer")
     with tempfile.TemporaryDirectory() as out, _Timer(loop, "make_loader") as start, \
             _Timer(SaliencyGuidedTraining, "sync_k") as end, _Timer(loop, "test_loss_and_accuracy") as test, \
-            _Timer(loop, "save_checkpoint") as ckpt, _Timer(loop, "_write_metrics") as metrics, \
+            _Timer(loop, "save_checkpoint") as ckpt, _Timer(loop, "write_history") as metrics, \
             _Timer(SaliencyGuidedTraining, "loss") as step_start:
         loop._optimizer = optimizer
         try:
-            loop.train(loop.TrainConfig(**{**vars(cfg), "out": out, "epochs": 1}))
+            loop.train(dataclasses.replace(cfg, out=out, epochs=1))
         finally:
             loop._optimizer = inner_optimizer
     # The step loop: from the epoch's loader to the k sync right after its last step.
@@ -107,6 +107,10 @@ def epoch_parts(cfg: loop.TrainConfig) -> tuple[dict, list[float]]:
             "metrics": (metrics.wall, metrics.cpu)}, steps
 
 
+def _config(method: str, args, base: dict) -> loop.TrainConfig:
+    return loop.TrainConfig(guided=GuidedConfig(method=method, shared_forward=args.shared_forward), **base)
+
+
 def steps_alone(cfg: loop.TrainConfig, bundle, limit: int | None = None):
     """(wall, CPU) seconds of the epoch's steps (the first ``limit``) in a bare loop set up as
     ``train`` sets them up, and each step's wall seconds."""
@@ -115,7 +119,7 @@ def steps_alone(cfg: loop.TrainConfig, bundle, limit: int | None = None):
     model = build_model(cfg.model, bundle.in_channels, bundle.num_classes, bundle.image_size)
     opt = loop._optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     torch.manual_seed(cfg.seed)
-    sgt = SaliencyGuidedTraining(model, cfg.guided(bundle.alpha), num_samples=len(bundle.train),
+    sgt = SaliencyGuidedTraining(model, cfg.guided_for(bundle), num_samples=len(bundle.train),
                                  input_shape=tuple(bundle.train.images.shape[1:]),
                                  seed=cfg.seed * 1_000_003)
     model.train()
@@ -136,7 +140,7 @@ def steps_alone(cfg: loop.TrainConfig, bundle, limit: int | None = None):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default=loop.default_data_dir(), help="(default: $SMOOT_DATA_DIR or ./data)")
+    p.add_argument("--data-dir", default=default_data_dir(), help="(default: $SMOOT_DATA_DIR or ./data)")
     p.add_argument("--dataset", default="mnist", help="(default: %(default)s)")
     p.add_argument("--methods", default="sgt,smoot", help="comma-separated (default: %(default)s)")
     record.add_epoch_arguments(p, "epoch_overhead")
@@ -154,14 +158,13 @@ def main(argv=None):
     bundle = load_dataset(args.dataset, args.data_dir, subset=args.subset, test_subset=args.test_subset)
     base = dict(dataset=args.dataset, data_dir=args.data_dir, subset=args.subset,
                 test_subset=args.test_subset,
-                batch_size=args.batch_size, threads=args.threads, progress=False,
-                shared_forward=args.shared_forward)
+                batch_size=args.batch_size, threads=args.threads, progress=False)
     runs = {m: [] for m in methods}
     for m in methods:  # untimed: the first steps grow the heap and create the oneDNN primitives
-        steps_alone(loop.TrainConfig(method=m, **base), bundle, limit=2)
+        steps_alone(_config(m, args, base), bundle, limit=2)
     for r in range(args.repeats):
         for m in methods:
-            cfg = loop.TrainConfig(method=m, **base)
+            cfg = _config(m, args, base)
             parts, in_epoch = epoch_parts(cfg)
             alone, times = steps_alone(cfg, bundle)
             quarter = max(1, len(times) // 4)
@@ -200,15 +203,12 @@ def main(argv=None):
         print(f"{m:<8}{med['epoch']:>10.2f}" + "".join(f"{med[k + '_s']:>10.2f}" for k in cols[1:])
               + f"{med['overhead']:>13.3f}{med['overhead_cpu']:>7.3f}{med['step_vs_alone']:>12.3f}"
               f"{med['epoch_vs_alone']:>13.3f}{med['drift']:>7.2f}")
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
     scalars = {k: v for k, v in result.items() if k != "methods"}
     rows = [{**scalars, "method": m, **{k: v for k, v in med.items() if k != "repeats"}}
             for m, med in result["methods"].items()]
-    if args.results:
-        print(f"appended to {record.append('epoch_overhead', rows, folder=args.results)}", file=sys.stderr)
+    path = record.write_outputs("epoch_overhead", result, rows, args.json, args.results)
+    if path:
+        print(f"appended to {path}", file=sys.stderr)
     return result
 
 

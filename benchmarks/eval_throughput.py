@@ -18,7 +18,6 @@ as if the threads had the cores to themselves (on a shared machine the wall time
 Prints the table and a JSON object (also written to --json if given).
 """
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -38,11 +37,12 @@ MNIST_UNITS = 28 * 28
 
 
 def _train_checkpoint(data_dir: str, out: str, threads: int) -> str:
+    from smoot_ext.training import GuidedConfig
     from smoot_ext.training.loop import TrainConfig, train
 
     print(f"no --checkpoint: training a baseline CNN on 5,000 MNIST images for one epoch -> {out}",
           file=sys.stderr)
-    train(TrainConfig(dataset="mnist", data_dir=data_dir, method="baseline", epochs=1, subset=5000,
+    train(TrainConfig(guided=GuidedConfig(method="baseline"), dataset="mnist", data_dir=data_dir, epochs=1, subset=5000,
                       threads=threads, progress=False, out=out))
     return os.path.join(out, "checkpoint.pt")
 
@@ -63,7 +63,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--profile", action="store_true", help="print the ops that took the most CPU time")
-    p.add_argument("--json", help="also write the JSON result here")
+    record.add_output_arguments(p, "eval_throughput")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     keep_freed_memory()
@@ -89,12 +89,10 @@ def main(argv=None):
     print_table(out)
     if profiler is not None:
         print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
-    print(json.dumps(out, indent=2))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
     flat = {k: v for k, v in out.items() if isinstance(v, (int, float, str, bool)) or v is None}
-    print(f"appended to {record.append('eval_throughput', [flat])}")
+    path = record.write_outputs("eval_throughput", out, [flat], args.json, args.results, indent=2)
+    if path:
+        print(f"appended to {path}")
     return 0
 
 

@@ -23,7 +23,7 @@ whether the machine was shared).
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import os
 import statistics
 import sys
@@ -37,11 +37,11 @@ import torch.nn.functional as F
 from epoch_overhead import _clock, _Timer  # its timers, as a sibling script (like record)
 
 from smoot_ext.allocator import keep_freed_memory
-from smoot_ext.data import load_dataset, make_loader
+from smoot_ext.data import default_data_dir, load_dataset, make_loader
 from smoot_ext.integrations.lightning import SaliencyGuidedCallback
 from smoot_ext.models import build_model
 from smoot_ext.training import loop
-from smoot_ext.training.guided import SaliencyGuidedTraining
+from smoot_ext.training.guided import GuidedConfig, SaliencyGuidedTraining
 
 
 class Guided(pl.LightningModule):
@@ -52,7 +52,7 @@ class Guided(pl.LightningModule):
         torch.manual_seed(cfg.seed)  # train's initial weights
         self.net = build_model(cfg.model, bundle.in_channels, bundle.num_classes, bundle.image_size,
                                pretrained=False)
-        self.sgt = SaliencyGuidedTraining(self.net, cfg.guided(bundle.alpha), num_samples=len(bundle.train),
+        self.sgt = SaliencyGuidedTraining(self.net, cfg.guided_for(bundle), num_samples=len(bundle.train),
                                           input_shape=tuple(bundle.train.images.shape[1:]),
                                           seed=cfg.seed * 1_000_003)
         self.cfg = cfg
@@ -105,14 +105,14 @@ def smoot_train_epoch(cfg: loop.TrainConfig, out: str) -> tuple[tuple, float, to
     for one epoch, and k after it. The epoch: from its loader to its checkpoint (``time_s``)."""
     t0 = time.perf_counter()
     with _Timer(loop, "make_loader") as start, _Timer(loop, "save_checkpoint") as end:
-        result = loop.train(loop.TrainConfig(**{**vars(cfg), "out": out, "epochs": 1}))
+        result = loop.train(dataclasses.replace(cfg, out=out, epochs=1))
     epoch = tuple(b - a for a, b in zip(start.starts[0], end.starts[0]))
     return epoch, time.perf_counter() - t0, result.guided.k.cpu()
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default=loop.default_data_dir(), help="(default: $SMOOT_DATA_DIR or ./data)")
+    p.add_argument("--data-dir", default=default_data_dir(), help="(default: $SMOOT_DATA_DIR or ./data)")
     p.add_argument("--dataset", default="mnist", help="(default: %(default)s)")
     p.add_argument("--method", default="smoot", choices=("sgt", "smoot"), help="(default: %(default)s)")
     record.add_epoch_arguments(p, "lightning_overhead")
@@ -123,9 +123,9 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     kept = keep_freed_memory()  # as smoot-train does; one process setting for both
-    cfg = loop.TrainConfig(method=args.method, dataset=args.dataset, data_dir=args.data_dir, subset=args.subset,
-                           test_subset=args.test_subset, batch_size=args.batch_size, threads=args.threads,
-                           progress=False).resolved()
+    cfg = loop.TrainConfig(guided=GuidedConfig(method=args.method), dataset=args.dataset, data_dir=args.data_dir,
+                           subset=args.subset, test_subset=args.test_subset, batch_size=args.batch_size,
+                           threads=args.threads, progress=False).resolved()
     load_start = os.getloadavg()[0]
     reps = []
     for r in range(args.repeats):
@@ -162,12 +162,11 @@ def main(argv=None):
           f"{med['epoch_ratio']:.3f}x (target <= 1.05); CPU time {med['smoot_train_epoch_cpu_s']:.2f}s vs "
           f"{med['lightning_epoch_cpu_s']:.2f}s: {med['epoch_cpu_ratio']:.3f}x\n"
           f"  call   {med['smoot_train_call_s']:.2f}s vs {med['lightning_call_s']:.2f}s: {med['call_ratio']:.3f}x")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
-    if args.results:
-        row = {k: v for k, v in result.items() if k != "per_repeat"}
-        print(f"appended to {record.append('lightning_overhead', [row], folder=args.results)}", file=sys.stderr)
+    row = {k: v for k, v in result.items() if k != "per_repeat"}
+    # No JSON on stdout: the summary above is this script's output.
+    path = record.write_outputs("lightning_overhead", result, [row], args.json, args.results, show=False)
+    if path:
+        print(f"appended to {path}", file=sys.stderr)
     return result
 
 

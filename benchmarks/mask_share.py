@@ -24,7 +24,6 @@ appends one row per workload and method to <results>/mask_share.csv (record.py).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -124,8 +123,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=10, help="(default: %(default)s)")
     p.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default: %(default)s)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0 = torch's default")
-    p.add_argument("--json", help="also write the JSON result here")
-    p.add_argument("--results", default=record.RESULTS, help="folder of mask_share.csv (default: %(default)s)")
+    record.add_output_arguments(p, "mask_share")
     args = p.parse_args(argv)
     for name, value, low in (("--batch-size", args.batch_size, 1), ("--rounds", args.rounds, 1),
                              ("--warmup", args.warmup, 0), ("--threads", args.threads, 0)):
@@ -144,12 +142,8 @@ def main(argv=None) -> int:
         uk = f"{r['update_k_share']:.2%}" if r["update_k_share"] != "" else "-"
         print(f"{r['device']:6} {r['workload']:13} {r['method']:6} {r['step_ms']:9.2f} {r['mask_ms']:9.3f} "
               f"{r['share']:7.2%} {uk:>15}")
-    result = {"environment": record.environment(), "rows": rows}
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
-    record.append("mask_share", rows, args.results)
+    record.write_outputs("mask_share", {"environment": record.environment(), "rows": rows}, rows, args.json,
+                         args.results)
     return 0
 
 

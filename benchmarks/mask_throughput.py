@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import statistics
 import sys
@@ -154,9 +153,10 @@ def main(argv=None) -> int:
               f"{r['gb_per_s']:>8.2f} {r['speedup_vs_sort']:>7.1f}x")
     os.makedirs(args.out, exist_ok=True)
     latest = os.path.join(args.out, f"mask_throughput_{args.device}.json")
-    with open(latest, "w") as f:
-        json.dump({"environment": record.environment(), "rows": rows}, f, indent=1)
-    print(f"wrote {latest}; appended to {record.append(f'mask_throughput_{args.device}', rows, args.out)}")
+    # Its own options: the JSON always goes beside the CSV, named by device; none on stdout.
+    path = record.write_outputs(f"mask_throughput_{args.device}", {"environment": record.environment(), "rows": rows},
+                                rows, latest, args.out, show=False)
+    print(f"wrote {latest}; appended to {path}")
     return 0
 
 

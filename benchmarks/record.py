@@ -7,6 +7,7 @@ import argparse
 import csv
 import datetime
 import functools
+import json
 import os
 
 from smoot_ext.provenance import machine
@@ -24,6 +25,11 @@ def add_epoch_arguments(p: argparse.ArgumentParser, name: str) -> None:
                         "e.g. --subset 15000 --test-subset 2500 for MNIST)")
     p.add_argument("--repeats", type=int, default=3, help="(default: %(default)s)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0 = torch's default")
+    add_output_arguments(p, name)
+
+
+def add_output_arguments(p: argparse.ArgumentParser, name: str) -> None:
+    """``--json`` and ``--results``, where ``write_outputs`` puts a run besides stdout."""
     p.add_argument("--json", help="also write the JSON result here")
     p.add_argument("--results", default=RESULTS,
                    help=f"append rows to <results>/{name}.csv, '' for none (default: %(default)s)")
@@ -33,7 +39,7 @@ def add_epoch_arguments(p: argparse.ArgumentParser, name: str) -> None:
 def environment() -> dict:
     """Where and with what a benchmark ran: the columns every results row starts with."""
     return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            **machine(os.path.dirname(RESULTS))}
+            **machine(os.path.dirname(os.path.dirname(RESULTS)))}  # the checkout's top: its commit
 
 
 def append(name: str, rows: list[dict], folder: str = RESULTS) -> str:
@@ -60,3 +66,17 @@ def append(name: str, rows: list[dict], folder: str = RESULTS) -> str:
     with open(path, "a", newline="") as f:
         csv.DictWriter(f, fieldnames=fields, restval="").writerows(new)
     return path
+
+
+def write_outputs(name: str, result: dict, rows: list[dict], json_path: str | None, folder: str, *,
+                  indent: int | None = None, show: bool = True) -> str:
+    """The end of every benchmark: prints ``result`` as JSON (if ``show``), writes it to
+    ``json_path`` (if any) and appends ``rows`` to ``<folder>/<name>.csv`` (if ``folder``, so
+    ``--results ''`` records nothing); returns the CSV's path, '' if none."""
+    if show:
+        print(json.dumps(result, indent=indent))
+    if json_path:
+        with open(json_path, "w") as f:
+            # The file is indented even where the printed line is not: it is read and diffed by people.
+            json.dump(result, f, indent=indent or 1)
+    return append(name, rows, folder) if folder else ""

@@ -334,9 +334,7 @@ def _parse(argv):
     p.add_argument("--compile", action="store_true", help="torch.compile the models")
     p.add_argument("--data-dir", default=default_data_dir(),
                    help="torchvision datasets (default: $SMOOT_DATA_DIR or ./data)")
-    p.add_argument("--json", help="also write the JSON result here")
-    p.add_argument("--results", default=record.RESULTS,
-                   help="append rows to <results>/train_step.csv, '' for none (default: %(default)s)")
+    record.add_output_arguments(p, "train_step")
     p.add_argument("--peer-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.entries = [e for e in args.entries.split(",") if e]
@@ -385,12 +383,7 @@ def main(argv=None):
                         f"{table['threads']} thread(s){', torch.compile' if args.compile else ''}, "
                         f"allocator {args.allocator}, ops {table['backend']}, {args.rounds} rounds",
                         table["entries"])
-    print(json.dumps(run))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(run, f, indent=1)
-    if args.results and run["tables"]:
-        record.append("train_step", csv_rows(run), folder=args.results)
+    record.write_outputs("train_step", run, csv_rows(run), args.json, args.results)  # no device ran: no rows, no CSV
     return run
 
 

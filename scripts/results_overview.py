@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from smoot_ext.evaluation.statistics import format_interval
+
 PAIRS = (("baseline", "sgt"), ("sgt", "smoot"), ("sgt", "smoot-trunc"))
 COLUMNS = (("test acc.", "accuracy", "", "test_acc", 2), ("AUROC", "localisation", "", "auroc", 3),
            ("SRG", "score", "accuracy", "srg", 2), ("AUP", "localisation", "", "saliency_precision", 3))
@@ -30,7 +32,7 @@ def _fmt(q: dict | None, digits: int, sign: bool = False) -> str:
     resolved = "**" if sign and (lo > 0 or hi < 0) else ""
     # A resolved difference too small for the column's digits would print as a bold 0.000.
     spec = ".1e" if resolved and max(abs(lo), abs(hi)) < 0.5 * 10 ** -digits else f".{digits}f"
-    return f"{resolved}{mean:{'+' if sign else ''}{spec}} [{lo:{spec}}, {hi:{spec}}]{resolved}"
+    return f"{resolved}{format_interval(mean, lo, hi, spec, sign)}{resolved}"
 
 
 def rows(folder: Path) -> list[str]:

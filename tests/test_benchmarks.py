@@ -1,6 +1,7 @@
 """The CPU benchmarks run end to end on tiny inputs and report consistent numbers (each in its own
 process: they set glibc's allocator for the whole process). Timings themselves are not checked."""
 import csv
+import importlib
 import json
 import os
 import subprocess
@@ -17,12 +18,33 @@ def _run(script: str, *args: str, tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_train_step_times_every_entry_and_records_them(tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+def _benchmark_module(name: str):
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # the scripts import their siblings as top-level modules
     try:
-        from train_step import ENTRIES, FLOOR_PARTS
+        return importlib.import_module(name)
     finally:
         sys.path.pop(0)
+
+
+def test_write_outputs_prints_writes_and_records_the_same_run(tmp_path, capsys):
+    record = _benchmark_module("record")
+    result, rows = {"rows": [{"a": 1, "b": "x"}]}, [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+    path = record.write_outputs("demo", result, rows, str(tmp_path / "r.json"), str(tmp_path))
+    assert json.loads(capsys.readouterr().out) == json.loads((tmp_path / "r.json").read_text()) == result
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        got = list(reader)
+    env = list(record.environment())
+    assert path == str(tmp_path / "demo.csv") and reader.fieldnames == env + ["a", "b"]
+    assert [(r["a"], r["b"]) for r in got] == [("1", "x"), ("2", "y")]
+    # show=False prints nothing; --results '' records nothing.
+    assert record.write_outputs("none", result, rows, None, "", show=False) == ""
+    assert capsys.readouterr().out == ""
+
+
+def test_train_step_times_every_entry_and_records_them(tmp_path):
+    train_step = _benchmark_module("train_step")
+    ENTRIES, FLOOR_PARTS = train_step.ENTRIES, train_step.FLOOR_PARTS
     _run("train_step.py", "--devices", "cpu", "--batch-sizes", "8", "--rounds", "1", "--warmup", "0",
          "--threads", "1", "--json", str(tmp_path / "ts.json"), "--results", str(tmp_path),
          tmp_path=tmp_path)
@@ -38,7 +60,7 @@ def test_train_step_times_every_entry_and_records_them(tmp_path):
     assert abs(entries["floor"]["median_ms"] - total) <= 1e-6 * total
     with open(tmp_path / "train_step.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [r["entry"] for r in rows] == list(entries) and all(r["commit"] for r in rows)
+    assert [r["entry"] for r in rows] == list(entries) and all(r["commit"] not in ("", "unknown") for r in rows)
 
 
 def test_epoch_overhead_splits_an_epoch_into_its_parts(tmp_path):

@@ -49,9 +49,9 @@ def test_mnist_from_the_data_dir():
 def test_errors_name_the_choices_and_the_fix(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset 'svhn'.*" + ", ".join(DATASETS)):
         load_dataset("svhn")
-    with pytest.raises(FileNotFoundError, match="--data-dir.*--download"):
+    with pytest.raises(FileNotFoundError, match="data_dir.*download"):
         load_dataset("mnist", str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match="fashion-mnist not found.*--download"):
+    with pytest.raises(FileNotFoundError, match="fashion-mnist not found.*download"):
         load_dataset("fashion-mnist", str(tmp_path))
     with pytest.raises(ValueError, match=r"subset must be in \[1, 1437\], got 0"):
         load_dataset("digits", subset=0)

@@ -17,6 +17,7 @@ from smoot_ext.evaluation.report import npz_key
 from smoot_ext.evaluation.results import STATISTICS
 from smoot_ext.evaluation.statistics import trapezoid_auc
 from smoot_ext.models import build_model
+from smoot_ext.training import GuidedConfig
 from smoot_ext.training.checkpoint import FORMAT, save_checkpoint
 
 FAST = ["--num-test", "60", "--batch-size", "32", "--ig-steps", "4", "--grid-images", "2", "--bootstrap", "200",
@@ -44,8 +45,8 @@ def trained(tmp_path_factory):
     paths = {}
     for method, seed in (("baseline", 0), ("smoot", 0), ("smoot", 1)):
         out = root / f"{method}-{seed}"
-        train(TrainConfig(dataset="digits", method=method, epochs=3, seed=seed, threads=1, progress=False,
-                          out=str(out)))
+        train(TrainConfig(guided=GuidedConfig(method=method), dataset="digits", epochs=3, seed=seed, threads=1,
+                          progress=False, out=str(out)))
         paths[(method, seed)] = str(out / "checkpoint.pt")
     return paths
 

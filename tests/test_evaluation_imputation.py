@@ -5,7 +5,7 @@ import torch
 from scipy.sparse import lil_matrix
 from scipy.sparse.linalg import spsolve
 
-from smoot_ext.evaluation.imputation import FILLS, Imputation, noisy_linear_impute, remove
+from smoot_ext.evaluation.imputation import IMPUTATIONS, Imputation, noisy_linear_impute, remove
 
 # ROAD's neighbour weights (Rong et al., ICML 2022), written out here, not taken from the library.
 WEIGHTS = {(di, dj): (1 / 12 if di and dj else 1 / 6) for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj}
@@ -87,11 +87,11 @@ def test_road_refuses_what_is_not_an_image_grid():
     x = torch.rand(1, 1, 4, 4)
     with pytest.raises(ValueError, match="removed: expected"):
         noisy_linear_impute(x, torch.ones(1, 4, 4, dtype=torch.bool))
-    with pytest.raises(ValueError, match="--fill road: needs NCHW"):
+    with pytest.raises(ValueError, match="fill: road needs NCHW"):
         remove(torch.rand(2, 5, 3), torch.rand(2, 5, 1), 2, Imputation("road"), unit="pixel")
 
 
-@pytest.mark.parametrize("fill", list(FILLS))
+@pytest.mark.parametrize("fill", list(IMPUTATIONS))
 def test_every_fill_changes_only_the_removed_units(fill):
     g = torch.Generator().manual_seed(0)
     x = torch.rand(4, 3, 6, 6, generator=g)

@@ -14,7 +14,7 @@ from smoot_ext.evaluation import LOCALISATION, EvalConfig, auroc, precision_at_r
 from smoot_ext.evaluation.perturbation import removal_curves
 from smoot_ext.evaluation.results import BY_NAME
 from smoot_ext.evaluation.runner import evaluate_checkpoints
-from smoot_ext.evaluation.units import UNITS
+from smoot_ext.evaluation.units import REMOVAL_UNITS
 from smoot_ext.training.checkpoint import load_model
 
 T, D = 10, 3
@@ -61,7 +61,7 @@ def test_levels_are_fractions_of_each_samples_own_length_and_padding_stays(unit)
     lengths = torch.tensor([10, 7, 4])
     x[1, 7:] = -5.0  # padding far outside the real range: a fill drawn from it would show
     x[2, 4:] = -5.0
-    u = UNITS[unit]
+    u = REMOVAL_UNITS[unit]
     scores = torch.rand(3, u.count(x), generator=g)
     spy = Spy()
     removal_curves(spy, x, torch.zeros(3, dtype=torch.long), scores, LEVELS, order="morf", unit=unit,
@@ -103,8 +103,8 @@ def test_a_model_that_reads_only_the_box_localises_perfectly():
         per_image, maps = evaluate_checkpoints({"box": BoxReader()}, [(x, y, box)], config)
         loc = per_image.localisation["box"][0]["saliency"]
         assert np.all(loc["auroc"] == 1.0) and np.all(loc["precision_at_region"] == 1.0), unit
-        assert UNITS[unit].region(box, x).shape == region.reshape(n, -1).shape
-        assert maps["saliency"]["saliency"]["box"].shape[1:] == UNITS[unit].map_shape(x)
+        assert REMOVAL_UNITS[unit].region(box, x).shape == region.reshape(n, -1).shape
+        assert maps["saliency"]["saliency"]["box"].shape[1:] == REMOVAL_UNITS[unit].map_shape(x)
         stats = per_image.statistics["box"][0]["saliency"]["correct"]
         # Removing the box first breaks the model at once; removing it last never does.
         assert stats["srg"].mean() > 10.0 and stats["sufficiency"].mean() == 0.0

@@ -9,20 +9,20 @@ import torch
 from torch import nn
 
 from smoot_ext.evaluation import (
-    FILLS,
+    IMPUTATIONS,
     METHODS,
     RANDOM,
+    REMOVAL_UNITS,
     STATISTICS,
-    UNITS,
     AttributionConfig,
     EvalConfig,
     evaluate_checkpoints,
     summarise,
     write_report,
 )
-from smoot_ext.evaluation import seeds as comparison
-from smoot_ext.evaluation.experiment import ReproduceConfig
 from smoot_ext.evaluation.results import BY_NAME, SALIENCY_STATISTICS, statistics_for
+from smoot_ext.study import comparison
+from smoot_ext.study.experiment import ReproduceConfig
 
 FAST = AttributionConfig(ig_steps=4, nt_samples=2, shap_samples=2)
 
@@ -95,15 +95,16 @@ def test_every_method_names_a_captum_class_and_every_fill_describes_itself():
     for spec in METHODS.values():
         assert isinstance(getattr(captum.attr, spec.captum), type)
     cfg = {"fill_value": None, "background": [0.0], "road_noise": 0.01}
-    words = {name: fill.words(cfg) for name, fill in FILLS.items()}
-    assert len(set(words.values())) == len(FILLS) and words["constant"] == "constant 0 (black in the data's units)"
+    words = {name: fill.words(cfg) for name, fill in IMPUTATIONS.items()}
+    assert len(set(words.values())) == len(IMPUTATIONS)
+    assert words["constant"] == "constant 0 (black in the data's units)"
 
 
-@pytest.mark.parametrize("unit", list(UNITS))
+@pytest.mark.parametrize("unit", list(REMOVAL_UNITS))
 def test_every_unit_scores_and_spreads_as_the_op_removes(unit):
     from smoot_ext.evaluation import Imputation, remove, unit_scores
 
-    u = UNITS[unit]
+    u = REMOVAL_UNITS[unit]
     shape, maps = ((3, 2, 4, 5), (4, 5)) if u.dims != 3 else ((3, 6, 5), {"step": (6,), "element": (6, 5)}[unit])
     x = torch.rand(*shape, generator=torch.Generator().manual_seed(0))
     a = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
@@ -113,27 +114,27 @@ def test_every_unit_scores_and_spreads_as_the_op_removes(unit):
     where = u.spread(removed).expand_as(x)
     assert torch.equal(out[where], torch.full_like(out[where], 9.0)) and torch.equal(out[~where], x[~where])
     assert int(removed.sum()) == 3 * 4
-    assert UNITS[u.maps].map_shape(x) == maps  # an image's maps are per pixel, a sequence's per its unit
+    assert REMOVAL_UNITS[u.maps].map_shape(x) == maps  # an image's maps are per pixel, a sequence's per its unit
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: AttributionConfig(ig_steps=0), r"--ig-steps: expected an integer >= 1, got 0"),
-    (lambda: AttributionConfig(nt_samples=1.5), r"--nt-samples: expected an integer >= 1, got 1.5"),
+    (lambda: AttributionConfig(ig_steps=0), r"ig_steps: expected an integer >= 1, got 0"),
+    (lambda: AttributionConfig(nt_samples=1.5), r"nt_samples: expected an integer >= 1, got 1.5"),
     (lambda: AttributionConfig(noise=-0.1), r"noise: expected a std >= 0 .*got -0.1"),
-    (lambda: EvalConfig(num_test=0), r"--num-test: expected an integer >= 1, got 0"),
-    (lambda: EvalConfig(batch_size=0), r"--batch-size: expected an integer >= 1, got 0"),
-    (lambda: EvalConfig(unit="token"), r"--unit: expected one of 'pixel', 'feature', 'step', 'element', got 'token'"),
+    (lambda: EvalConfig(num_test=0), r"num_test: expected an integer >= 1, got 0"),
+    (lambda: EvalConfig(batch_size=0), r"batch_size: expected an integer >= 1, got 0"),
+    (lambda: EvalConfig(unit="token"), r"unit: expected one of 'pixel', 'feature', 'step', 'element', got 'token'"),
     (lambda: EvalConfig(attribution={"ig_steps": 4}), r"attribution: expected an AttributionConfig, got dict"),
-    (lambda: ReproduceConfig(training=["sgd"]), r"--training: unknown training method 'sgd'"),
-    (lambda: ReproduceConfig(k_rounding=["round"]), r"--k-rounding: unknown rounding 'round'"),
-    (lambda: ReproduceConfig(fills=["zeros"]), r"--fills: unknown fill 'zeros'; choose from uniform"),
-    (lambda: ReproduceConfig(methods=["gradcam"]), r"--methods: unknown saliency method 'gradcam'"),
-    (lambda: ReproduceConfig(percentages=[0, 100]), r"--percentages: every value must lie in \[0, 100\)"),
-    (lambda: ReproduceConfig(ig_steps=0), r"--ig-steps: expected an integer >= 1, got 0"),
-    (lambda: ReproduceConfig(num_test=-1), r"--num-test: expected an integer >= 0, got -1"),
-    (lambda: ReproduceConfig(subset=0), r"--subset: expected an integer >= 1, got 0"),
-    (lambda: EvalConfig(seed=-1), r"--seed: expected an integer >= 0, got -1"),
-    (lambda: ReproduceConfig(seeds=[2, 2]), r"--seeds: each seed at most once, got \[2, 2\]"),
+    (lambda: ReproduceConfig(training=["sgd"]), r"training: unknown training method 'sgd'"),
+    (lambda: ReproduceConfig(k_rounding=["round"]), r"k_rounding: unknown rounding 'round'"),
+    (lambda: ReproduceConfig(fills=["zeros"]), r"fills: unknown fill 'zeros'; choose from uniform"),
+    (lambda: ReproduceConfig(methods=["gradcam"]), r"methods: unknown saliency method 'gradcam'"),
+    (lambda: ReproduceConfig(percentages=[0, 100]), r"percentages: every value must lie in \[0, 100\)"),
+    (lambda: ReproduceConfig(ig_steps=0), r"ig_steps: expected an integer >= 1, got 0"),
+    (lambda: ReproduceConfig(num_test=-1), r"num_test: expected an integer >= 0, got -1"),
+    (lambda: ReproduceConfig(subset=0), r"subset: expected an integer >= 1, got 0"),
+    (lambda: EvalConfig(seed=-1), r"seed: expected an integer >= 0, got -1"),
+    (lambda: ReproduceConfig(seeds=[2, 2]), r"seeds: each seed at most once, got \[2, 2\]"),
 ])
 def test_configs_check_themselves(make, message):
     with pytest.raises(ValueError, match=message):

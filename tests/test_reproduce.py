@@ -13,8 +13,7 @@ from scipy import stats
 
 from smoot_ext import provenance
 from smoot_ext.cli import reproduce
-from smoot_ext.evaluation import experiment
-from smoot_ext.evaluation import seeds as comparison
+from smoot_ext.study import comparison, experiment, records
 from smoot_ext.training.checkpoint import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +70,7 @@ def test_one_seed_has_no_interval_and_unpaired_seeds_no_paired_interval():
 
 
 def test_run_names():
-    assert [comparison.run_name(m, r) for m, r in [("smoot", "floor"), ("smoot", "trunc"), ("sgt", "trunc")]] == \
+    assert [records.run_name(m, r) for m, r in [("smoot", "floor"), ("smoot", "trunc"), ("sgt", "trunc")]] == \
         ["smoot", "smoot-trunc", "sgt"]
 
 

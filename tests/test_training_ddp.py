@@ -33,7 +33,7 @@ def test_two_gloo_ranks_agree_with_each_other_and_the_checkpoint(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (torch.load(out / f"rank{r}.pt") for r in (0, 1))
     ckpt = load_checkpoint(str(out / "checkpoint.pt"))
-    assert torch.equal(r0["k"], r1["k"]) and torch.equal(r0["k"], ckpt["trainer"]["k"])
+    assert torch.equal(r0["k"], r1["k"]) and torch.equal(r0["k"], ckpt["trainer"][0]["k"])
     assert all(torch.equal(r0["model"][n], r1["model"][n]) and torch.equal(r0["model"][n], ckpt["model"][n])
                for n in r0["model"])
     def metrics(rows):  # reduced over both ranks: equal but for each rank's own clock
@@ -41,6 +41,9 @@ def test_two_gloo_ranks_agree_with_each_other_and_the_checkpoint(tmp_path):
 
     assert metrics(r0["rows"]) == metrics(r1["rows"]) == metrics(ckpt["history"])
     assert len(ckpt["rng"]) == 2 and not torch.equal(ckpt["rng"][0]["torch"], ckpt["rng"][1]["torch"])
+    # Each rank's trainer state: the common k, its own mask generator.
+    assert len(ckpt["trainer"]) == 2 and torch.equal(ckpt["trainer"][1]["k"], r1["k"])
+    assert not torch.equal(ckpt["trainer"][0]["generator"], ckpt["trainer"][1]["generator"])
     # Both ranks' updates reached the common vector: k moved among the samples each rank saw
     # in the last epoch (and only k of samples trained on can have moved).
     k = r0["k"]

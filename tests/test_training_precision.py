@@ -42,7 +42,7 @@ def test_bf16_steps_run_under_autocast_and_32_does_not(tmp_path, autocast_seen):
 
 
 def test_fp16_without_cuda_names_the_option(tmp_path, capsys):
-    with pytest.raises(ValueError, match="--precision: fp16 \\(with a GradScaler\\) needs a CUDA device, got cpu"):
+    with pytest.raises(ValueError, match="precision: fp16 \\(with a GradScaler\\) needs a CUDA device, got cpu"):
         _run(tmp_path, "fp16")
     with pytest.raises(SystemExit):
         main(["--precision", "fp8", "--out", str(tmp_path / "x")])

@@ -54,7 +54,7 @@ def _old_step(model, sgt, x, y, index, gen_state, k_before):
     loss.backward()
     k_new = None
     if cfg.method == "smoot":
-        k_new, _ = smoot_ext.update_k(logits.detach(), logits_masked.detach(), k, alpha=cfg.alpha,
+        k_new, _ = smoot_ext.update_k(logits.detach(), logits_masked.detach(), k, alpha=sgt.alpha,
                                       mu=cfg.mu, n=cfg.n, kmin=sgt.kmin, kmax=sgt.kmax)
     return loss.detach(), _grads(model), k_new
 
@@ -210,8 +210,8 @@ def test_ddp_gets_one_forward_per_backward_and_the_same_gradients(one_rank_group
 def test_shared_forward_option_reaches_the_trainer():
     parser = train_cli.build_parser()
     assert parser.parse_args([]).shared_forward is False
-    cfg = loop.TrainConfig(**vars(parser.parse_args(["--shared-forward"]))).resolved()
-    assert cfg.shared_forward is True and cfg.guided(alpha=0.95).shared_forward is True
+    cfg = loop.TrainConfig.from_options(vars(parser.parse_args(["--shared-forward"]))).resolved()
+    assert cfg.guided.shared_forward is True
     with pytest.raises(ValueError, match="shared_forward: expected True or False, got 'yes'"):
         GuidedConfig(shared_forward="yes").validate()
 

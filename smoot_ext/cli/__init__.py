@@ -1,16 +1,37 @@
 """The command-line programs: ``smoot-train``, ``smoot-evaluate``, ``smoot-reproduce``.
 
 Each module has ``build_parser()`` and ``main(argv=None) -> int``; ``python/*.py`` and the console
-scripts call ``main``. Process-wide settings (threads, allocator) are made here, not in the library.
+scripts call ``main``, which runs its work through :func:`run_command`. Process-wide settings
+(threads, allocator) are made by :func:`smoot_ext.process.process_settings`, first.
+
+The library's errors name its parameters (``lam: expected ...``); here they name the flag that
+sets the parameter (``--lambda: expected ...``).
 """
+from __future__ import annotations
 
-import torch
+import argparse
+import sys
+from collections.abc import Callable
 
-from ..allocator import keep_freed_memory
+
+def run_command(parser: argparse.ArgumentParser, argv, body: Callable[[argparse.Namespace], int],
+                stops: tuple[type[BaseException], ...] = ()) -> int:
+    """Parses ``argv`` and returns ``body(args)``. A library error (ValueError, FileNotFoundError)
+    becomes the parser's usage error, in flags; one of ``stops`` (a run that had to stop, e.g. a
+    non-finite loss) is printed and gives exit status 1."""
+    args = parser.parse_args(argv)
+    try:
+        return body(args)
+    except stops as e:
+        print(f"{parser.prog}: stopped: {as_flags(str(e), parser)}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as e:
+        parser.error(as_flags(str(e), parser))
 
 
-def process_settings(threads: int) -> None:
-    """The allocator's setting, then torch's CPU threads (0 = torch's default)."""
-    keep_freed_memory()
-    if threads:
-        torch.set_num_threads(threads)
+def as_flags(message: str, parser: argparse.ArgumentParser) -> str:
+    """``message`` with a leading parameter name (``name: ...``) written as its flag."""
+    name, sep, rest = message.partition(":")
+    flags = {a.dest: next(o for o in a.option_strings if o.startswith("--"))
+             for a in parser._actions if any(o.startswith("--") for o in a.option_strings)}
+    return f"{flags[name]}{sep}{rest}" if sep and name in flags else message

@@ -33,7 +33,7 @@ from ..evaluation import (
     DEFAULT_LEVELS,
     IMPUTATIONS,
     ORDERS,
-    UNITS,
+    REMOVAL_UNITS,
     AttributionConfig,
     EvalConfig,
     levels_from_percentages,
@@ -41,7 +41,8 @@ from ..evaluation import (
 from ..evaluation.imputation import ROAD_NOISE
 from ..evaluation.pipeline import run_evaluation
 from ..evaluation.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
-from . import process_settings
+from ..process import process_settings
+from . import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--fill-value", nargs="+", type=float, default=None,
       help="the constant fill: one value or one per channel, in the data's units (default: black)")
     a("--road-noise", type=float, default=ROAD_NOISE, help=f"std of the road fill's noise (default {ROAD_NOISE})")
-    a("--unit", default="pixel", choices=tuple(UNITS),
+    a("--unit", default="pixel", choices=tuple(REMOVAL_UNITS),
       help="remove whole pixels (all channels) or single features; for sequences pixel means a time step or "
            "token (step) and feature one value (element) (default pixel)")
     a("--signed", action="store_true", help="rank by the signed attribution instead of |.|")
@@ -104,14 +105,13 @@ def config_from(args) -> EvalConfig:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return run_command(build_parser(), argv, _evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     process_settings(args.threads)
-    try:
-        results = run_evaluation(args.checkpoints, config_from(args), out=args.out, dataset=args.dataset,
-                                 data_dir=args.data_dir, device=args.device)
-    except (ValueError, FileNotFoundError) as e:
-        parser.error(str(e))
+    results = run_evaluation(args.checkpoints, config_from(args), out=args.out, dataset=args.dataset,
+                             data_dir=args.data_dir, device=args.device)
     t = results["timing"]
     print(f"evaluated {sum(e['checkpoints'] for e in results['models'].values())} checkpoint(s) on "
           f"{results['num_test']} images in {t['wall_s']:.1f} s wall, {t['cpu_s']:.1f} s CPU ({t['threads']} threads)")

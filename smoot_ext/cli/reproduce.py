@@ -24,20 +24,20 @@ everywhere, the random order with the first fill only. The small
 result, <results>/<run>/seed<S>.json (history, k per epoch, AUCs, SRG), is written when the run
 is complete; a run whose file already holds this many epochs and these settings is skipped, so
 an interrupted comparison continues where it stopped. Last, <results>/summary.{md,json,csv} and
-plots compare the runs over seeds (smoot_ext.evaluation.experiment and .seeds).
+plots compare the runs over seeds (smoot_ext.study).
 """
 import argparse
-import sys
 
 from ..checks import ROUNDINGS
 from ..data import DATASETS, default_data_dir
 from ..evaluation import DEFAULT_PERCENTAGES, IMPUTATIONS, AttributionConfig
-from ..evaluation.experiment import IG, ReproduceConfig, reproduce
 from ..models import MODELS
 from ..ops import UNITS
+from ..process import process_settings
+from ..study.experiment import IG, ReproduceConfig, reproduce
 from ..training.guided import TRAINING_METHODS
 from ..training.loop import NonFiniteLoss
-from . import process_settings
+from . import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,15 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return run_command(build_parser(), argv, _reproduce, stops=(NonFiniteLoss,))
+
+
+def _reproduce(args: argparse.Namespace) -> int:
     process_settings(args.threads)
-    try:
-        files = reproduce(ReproduceConfig(**vars(args)))
-    except NonFiniteLoss as e:
-        print(f"{parser.prog}: stopped: {e}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError) as e:
-        parser.error(str(e))
+    files = reproduce(ReproduceConfig(**vars(args)))
     print(f"summary: {files[2]}")
     return 0

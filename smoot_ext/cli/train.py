@@ -15,20 +15,22 @@ from its checkpoint.pt, bit for bit (the options come from the checkpoint, excep
 --device, --num-workers, --threads, --compile and --no-progress).
 """
 import argparse
-import sys
 
 from ..allocator import keep_freed_memory
 from ..checks import ROUNDINGS
 from ..data import DATASETS
 from ..models import MODELS
 from ..ops import BACKENDS, FILLS, UNITS
+from ..training.config import OPTIMIZERS, PRECISIONS, TrainConfig
 from ..training.guided import TRAINING_METHODS
-from ..training.loop import OPTIMIZERS, PRECISIONS, NonFiniteLoss, TrainConfig, train
+from ..training.loop import NonFiniteLoss, train
+from . import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     d = TrainConfig()
+    g = d.guided
     a = p.add_argument
     a("--dataset", choices=DATASETS, default=d.dataset, help="(default: %(default)s)")
     a("--data-dir", default=d.data_dir, help="torchvision datasets' folder (default: %(default)s)")
@@ -39,28 +41,28 @@ def build_parser() -> argparse.ArgumentParser:
       help="(default: cnn for images, lstm for time series (ts-*), bilstm for text)")
     a("--pretrained", choices=("auto", "yes", "no"), default=d.pretrained,
       help="DeiT: ImageNet weights if available locally (auto), required (yes) or not (no)")
-    a("--method", choices=TRAINING_METHODS, default=d.method, help="(default: %(default)s)")
+    a("--method", choices=TRAINING_METHODS, default=g.method, help="(default: %(default)s)")
     a("--epochs", type=int, help="(default: 30 for digits, 20 for synthetic, 100 otherwise, as in the paper)")
     a("--batch-size", type=int, help="(default: 64 for digits and synthetic, 256 otherwise, as in the paper)")
     a("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default: %(default)s)")
     a("--lr", type=float, help="(default: 1 for cnn and resnet, 0.001 for deit_tiny, as in the paper)")
     a("--seed", type=int, default=d.seed, help="(default: %(default)s)")
     a("--device", default=d.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
-    a("--backend", choices=BACKENDS, default=d.backend, help="masking ops backend (default: %(default)s)")
-    a("--lambda", dest="lam", metavar="LAMBDA", type=float, default=d.lam,
+    a("--backend", choices=BACKENDS, default=g.backend, help="masking ops backend (default: %(default)s)")
+    a("--lambda", dest="lam", metavar="LAMBDA", type=float, default=g.lam,
       help="weight of the KL term (default: %(default)s)")
     a("--alpha", type=float, help="SMOOT top-1 weight (default: 0.95 MNIST-like, 0.8 CIFAR)")
-    a("--mu", type=float, default=d.mu, help="SMOOT k step scale (default: %(default)s)")
-    a("--n", type=int, default=d.n, help="SMOOT top-n classes (default: %(default)s)")
-    a("--k-init", type=float, default=d.k_init, help="initial k, fraction of units (default: %(default)s)")
-    a("--k-min", type=float, default=d.k_min, help="SMOOT lower bound, fraction (default: %(default)s)")
-    a("--k-max", type=float, default=d.k_max, help="SMOOT upper bound, fraction (default: %(default)s)")
-    a("--k-rounding", choices=ROUNDINGS, default=d.k_rounding,
+    a("--mu", type=float, default=g.mu, help="SMOOT k step scale (default: %(default)s)")
+    a("--n", type=int, default=g.n, help="SMOOT top-n classes (default: %(default)s)")
+    a("--k-init", type=float, default=g.k_init, help="initial k, fraction of units (default: %(default)s)")
+    a("--k-min", type=float, default=g.k_min, help="SMOOT lower bound, fraction (default: %(default)s)")
+    a("--k-max", type=float, default=g.k_max, help="SMOOT upper bound, fraction (default: %(default)s)")
+    a("--k-rounding", choices=ROUNDINGS, default=g.k_rounding,
       help="SMOOT's k step mu*delta rounded down (floor, the paper's formula) or toward zero (trunc) "
            "(default: %(default)s)")
-    a("--unit", choices=UNITS, default=d.unit,
+    a("--unit", choices=UNITS, default=g.unit,
       help="mask pixels (of a sequence: time steps, tokens) or single features (default: %(default)s)")
-    a("--fill", choices=FILLS, default=d.fill, help="masked value (default: %(default)s)")
+    a("--fill", choices=FILLS, default=g.fill, help="masked value (default: %(default)s)")
     a("--signed", dest="abs", action="store_false", help="rank by the signed gradient, not its magnitude")
     a("--shared-forward", action="store_true",
       help="take the saliency from the training forward, saving one forward per step: the same "
@@ -79,18 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    keep_freed_memory()
-    try:
-        history = train(TrainConfig(**vars(args))).history
-    except NonFiniteLoss as e:
-        print(f"{parser.prog}: stopped: {e}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError) as e:
-        parser.error(str(e))
+    return run_command(build_parser(), argv, _train, stops=(NonFiniteLoss,))
+
+
+def _train(args: argparse.Namespace) -> int:
+    keep_freed_memory()  # the threads: the trainer's (TrainConfig.threads: 1 for digits)
+    history = train(TrainConfig.from_options(vars(args))).history
     last = history[-1]
     print(f"done: {last['epoch']} epochs, test accuracy {100 * last['test_acc']:.2f}%, "
           f"k min/median/max {last['k_min']:.0f}/{last['k_median']:.0f}/{last['k_max']:.0f}")
     return 0
-

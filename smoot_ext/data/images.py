@@ -33,15 +33,15 @@ def _torchvision(name: str, data_dir: str, download: bool):
     cls = {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST,
            "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[name]
     if not download and not os.path.isdir(data_dir):
-        raise FileNotFoundError(f"--data-dir {data_dir!r} does not exist: point it at a folder "
-                                f"holding {name} in torchvision's layout, or pass --download")
+        raise FileNotFoundError(f"data_dir: {data_dir!r} does not exist: point it at a folder "
+                                f"holding {name} in torchvision's layout, or download it")
     splits = []
     for train in (True, False):
         try:
             ds = cls(data_dir, train=train, download=download)
         except RuntimeError as e:
-            raise FileNotFoundError(f"--data-dir {data_dir!r}: {name} not found there ({e}); "
-                                    f"pass --download to fetch it") from e
+            raise FileNotFoundError(f"data_dir: {name} not found in {data_dir!r} ({e}); "
+                                    f"download it") from e
         x = torch.as_tensor(np.asarray(ds.data))
         y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
         x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # grey NHW / RGB NHWC -> NCHW

@@ -39,11 +39,14 @@ class IndexedSamples(Dataset):
         idx = torch.as_tensor(idx, dtype=torch.long)
         return self.inputs[idx], self.labels[idx], idx
 
-    def subset(self, n: int, seed: int):
+    def subset_positions(self, n: int, seed: int) -> torch.Tensor:
+        """The positions, in order, of the seeded random choice of ``n`` samples ``subset`` keeps."""
         if not 1 <= n <= len(self):
             raise ValueError(f"subset must be in [1, {len(self)}], got {n}")
-        keep = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
-        keep = keep.sort().values
+        return torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+
+    def subset(self, n: int, seed: int):
+        keep = self.subset_positions(n, seed)
         return type(self)(self.inputs[keep], self.labels[keep],
                           *(None if t is None else t[keep] for t in (self.masks, self.lengths)))
 

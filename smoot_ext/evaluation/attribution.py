@@ -28,9 +28,8 @@ class AttributionConfig:
     internal_batch_size: int = 1000  # images x steps per forward pass in IntegratedGradients
 
     def __post_init__(self):
-        # Named as smoot-evaluate spells them (the last has no option there).
-        for name in ("--ig-steps", "--nt-samples", "--shap-samples", "internal_batch_size"):
-            check_count(name, getattr(self, name.lstrip("-").replace("-", "_")))
+        for name in ("ig_steps", "nt_samples", "shap_samples", "internal_batch_size"):
+            check_count(name, getattr(self, name))
         if not (isinstance(self.noise, (int, float)) and self.noise >= 0):
             raise ValueError(f"noise: expected a std >= 0 (a fraction of the data range), got {self.noise!r}")
 
@@ -80,7 +79,7 @@ ATTRIBUTION_METHODS = tuple(METHODS)
 
 def check_methods(methods) -> list[str]:
     """Validate saliency method names; raise naming the option and the valid choices."""
-    return check_choices(methods, ATTRIBUTION_METHODS, "--methods", "saliency method")
+    return check_choices(methods, ATTRIBUTION_METHODS, "methods", "saliency method")
 
 
 def attribute(

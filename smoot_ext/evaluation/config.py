@@ -25,7 +25,7 @@ class EvalConfig:
     road_noise: float = ROAD_NOISE
     background: tuple = (0.0,)  # black in the data's (normalised) units, per channel; also the attribution baseline
     data_range: float = 1.0  # max - min of the data, scales SmoothGrad/GradientShap noise
-    unit: str = "pixel"  # one of units.UNITS: rank and remove whole pixels (all channels) or single features
+    unit: str = "pixel"  # one of units.REMOVAL_UNITS: rank and remove whole pixels (all channels) or single features
     abs: bool = True  # rank by |attribution| (the paper's gradient magnitude) or the signed value
     seed: int = 0  # test subset, random order, fill draws, bootstrap
     num_test: int | None = 1000  # test images, a seeded subset; None = the whole test set
@@ -48,13 +48,13 @@ class EvalConfig:
         self.imputation  # noqa: B018  (validates the fill's parameters now, not mid-run)
         check_bootstrap(self.bootstrap, self.confidence)
         check_unit(self.unit)
-        counts = [("--batch-size", self.batch_size), ("--grid-images", self.grid_images),
+        counts = [("batch_size", self.batch_size), ("grid_images", self.grid_images),
                   ("forward_batch", self.forward_batch)]
         if self.num_test is not None:  # None: the whole test set
-            counts.append(("--num-test", self.num_test))
+            counts.append(("num_test", self.num_test))
         for option, v in counts:
             check_count(option, v)
-        check_count("--seed", self.seed, least=0)  # the fill seeds derive from it (numpy's SeedSequence)
+        check_count("seed", self.seed, least=0)  # the fill seeds derive from it (numpy's SeedSequence)
         if not isinstance(self.attribution, AttributionConfig):
             raise ValueError(f"attribution: expected an AttributionConfig, got {type(self.attribution).__name__}")
 

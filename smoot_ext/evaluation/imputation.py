@@ -9,7 +9,7 @@
   removed pixels solved jointly, plus Gaussian noise. A fill that leaves no shape of the removed
   region for the model to see, so the score measures the information removed, not the artefact.
 
-Adding a fill is one entry of ``FILLS``.
+Adding a fill is one entry of ``IMPUTATIONS``.
 
 ``noisy_linear_impute`` solves that sparse system for a whole batch in torch (Jacobi-
 preconditioned conjugate gradients, float64, the stencil as a convolution), so it runs on a
@@ -53,7 +53,7 @@ class Imputation:
         object.__setattr__(self, "fill", check_fill(self.fill))
         object.__setattr__(self, "value", tuple(float(v) for v in torch.as_tensor(self.value).reshape(-1)))
         if not self.noise >= 0.0:
-            raise ValueError(f"--road-noise: expected a std >= 0, got {self.noise}")
+            raise ValueError(f"road_noise: expected a std >= 0, got {self.noise}")
 
 
 def _per_channel_constant(x, out, where, imputation: Imputation, seed: int) -> torch.Tensor:
@@ -64,7 +64,7 @@ def _per_channel_constant(x, out, where, imputation: Imputation, seed: int) -> t
 
 def _road(x, out, where, imputation: Imputation, seed: int) -> torch.Tensor:
     if x.dim() != 4:
-        raise ValueError(f"--fill road: needs NCHW images (a pixel grid), got shape {tuple(x.shape)}")
+        raise ValueError(f"fill: road needs NCHW images (a pixel grid), got shape {tuple(x.shape)}")
     gen = torch.Generator(device=x.device).manual_seed(seed)
     return noisy_linear_impute(x, where.expand_as(x), noise=imputation.noise, generator=gen)
 
@@ -86,7 +86,7 @@ class Fill:
     then: Callable | None = None
 
 
-FILLS = {
+IMPUTATIONS = {
     "uniform": Fill("uniform", lambda cfg: "uniform in [min, max] of the image's kept values per channel, as in "
                                            "training (smoot_ext.mask)"),
     "constant": Fill("constant", _constant_words, _per_channel_constant),
@@ -95,14 +95,13 @@ FILLS = {
                                          "its 8 neighbours, solved jointly, plus Gaussian noise of std "
                                          f"{cfg['road_noise']:g})", _road),
 }
-IMPUTATIONS = tuple(FILLS)
 
 
 def check_fill(fill: str) -> str:
     """The canonical fill name; raises naming the option and the choices."""
     fill = FILL_ALIASES.get(fill, fill)
-    if fill not in FILLS:
-        raise ValueError(f"--fill: unknown fill {fill!r}; choose from {', '.join(FILLS)}")
+    if fill not in IMPUTATIONS:
+        raise ValueError(f"fill: unknown fill {fill!r}; choose from {', '.join(IMPUTATIONS)}")
     return fill
 
 
@@ -115,7 +114,7 @@ def remove(x: torch.Tensor, score: torch.Tensor, k, imputation: Imputation, *, u
     (B, T, D) sequences, padding never removed nor in a fill's range (smoot_ext.mask's). Returns
     (x', removed) with removed (B, H, W) for pixels, (B, T) for steps or x's shape for features."""
     u = check_unit(unit, "unit")
-    spec = FILLS[imputation.fill]
+    spec = IMPUTATIONS[imputation.fill]
     value = imputation.value[0] if len(imputation.value) == 1 else 0.0
     out, removed = mask(x, score, k, unit=u.op_unit, abs=False, fill=spec.op_fill, value=value, seed=seed,
                         lengths=lengths)

@@ -17,9 +17,9 @@ def check_output_folder(out: str | Path) -> Path:
     out = Path(out)
     if out.exists():
         if not out.is_dir():
-            raise ValueError(f"--out: {str(out)!r} exists and is not a folder")
+            raise ValueError(f"out: {str(out)!r} exists and is not a folder")
         if any(out.iterdir()) and not (out / REPORT_MARKER).is_file():
-            raise ValueError(f"--out: folder {str(out)!r} is not empty and holds no earlier report "
+            raise ValueError(f"out: folder {str(out)!r} is not empty and holds no earlier report "
                              f"({REPORT_MARKER}); choose a new or empty folder")
     return out
 

@@ -34,7 +34,7 @@ DEFAULT_PERCENTAGES = tuple(round(100 * v) for v in DEFAULT_LEVELS)  # the older
 TRAINING_FILL = Imputation("uniform")
 
 
-def check_levels(levels: Sequence[float], option: str = "--levels") -> list[float]:
+def check_levels(levels: Sequence[float], option: str = "levels") -> list[float]:
     """At least two strictly increasing fractions in [0, 1): an AUC needs an interval, and at 1
     nothing is left to rank (nor, for ROAD, to impute from)."""
     try:
@@ -56,12 +56,12 @@ def levels_from_percentages(percentages: Sequence[float]) -> list[float]:
     pct = [float(v) for v in percentages]
     bad = [v for v in pct if not 0.0 <= v < 100.0]
     if bad:
-        raise ValueError(f"--percentages: every value must lie in [0, 100), got {bad} in {pct}")
-    return check_levels([v / 100.0 for v in pct], option="--percentages")
+        raise ValueError(f"percentages: every value must lie in [0, 100), got {bad} in {pct}")
+    return check_levels([v / 100.0 for v in pct], option="percentages")
 
 
 def check_orders(orders: Sequence[str]) -> list[str]:
-    return check_choices(orders, ORDERS, "--orders", "order")
+    return check_choices(orders, ORDERS, "orders", "order")
 
 
 def counts_removed(levels: Sequence[float], num_units: int) -> list[int]:

@@ -31,20 +31,20 @@ def parse_checkpoints(specs: list[str]) -> list[tuple[str | None, list[str]]]:
     """`NAME=PATH[,PATH...]` or bare `PATH[,PATH...]` (named later by the run's method); several
     paths are checkpoints of one model (e.g. training seeds). Missing files are errors."""
     if not specs:
-        raise ValueError("--checkpoints: expected at least one checkpoint path, got none")
+        raise ValueError("checkpoints: expected at least one checkpoint path, got none")
     out = []
     for spec in specs:
         name, sep, paths = spec.partition("=")
         if not sep:
             name, paths = None, spec
         if name is not None and (not name or "/" in name):
-            raise ValueError(f"--checkpoints: model name {name!r} in {spec!r} must be non-empty, without '/'")
+            raise ValueError(f"checkpoints: model name {name!r} in {spec!r} must be non-empty, without '/'")
         files = [p for p in paths.split(",") if p]
         if not files:
-            raise ValueError(f"--checkpoints: no checkpoint path in {spec!r}")
+            raise ValueError(f"checkpoints: no checkpoint path in {spec!r}")
         for path in files:
             if not os.path.isfile(path):
-                raise FileNotFoundError(f"--checkpoints: checkpoint file {path!r} does not exist")
+                raise FileNotFoundError(f"checkpoints: checkpoint file {path!r} does not exist")
         out.append((name, files))
     return out
 
@@ -57,7 +57,7 @@ def load_models(checkpoints: list[tuple[str | None, list[str]]], device: str = "
         runs = [(*_load(path, device), path) for path in paths]
         name = name or runs[0][1].get("method") or Path(paths[0]).stem
         if name in loaded:
-            raise ValueError(f"--checkpoints: two entries are named {name!r}; name them as NAME=PATH, or give "
+            raise ValueError(f"checkpoints: two entries are named {name!r}; name them as NAME=PATH, or give "
                              "the checkpoints (seeds) of one model together as NAME=PATH,PATH")
         loaded[name] = runs
     first = next(iter(loaded.values()))[0]
@@ -65,7 +65,7 @@ def load_models(checkpoints: list[tuple[str | None, list[str]]], device: str = "
         for _, meta, path in runs:
             for key in ("dataset", *SHAPE_KEYS):
                 if meta.get(key) != first[1].get(key):
-                    raise ValueError(f"--checkpoints: {path!r} has {key} {meta.get(key)!r}, but {first[2]!r} "
+                    raise ValueError(f"checkpoints: {path!r} has {key} {meta.get(key)!r}, but {first[2]!r} "
                                      f"has {first[1].get(key)!r}: every checkpoint must be of one dataset and "
                                      "input shape")
     return loaded
@@ -77,10 +77,10 @@ def _load(path: str, device: str):
     try:
         return load_model(path, map_location=device)
     except ValueError as e:  # load_checkpoint's "not a smoot_ext checkpoint", which names the path
-        raise ValueError(f"--checkpoints: {e}") from e
+        raise ValueError(f"checkpoints: {e}") from e
     except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, KeyError, TypeError,
             AttributeError) as e:
-        raise ValueError(f"--checkpoints: cannot read checkpoint {path!r} (corrupt or not a smoot_ext "
+        raise ValueError(f"checkpoints: cannot read checkpoint {path!r} (corrupt or not a smoot_ext "
                          f"checkpoint): {type(e).__name__}: {e}") from e
 
 
@@ -89,8 +89,8 @@ def check_dataset(loaded: dict, dataset: str) -> None:
     for runs in loaded.values():
         for _, meta, path in runs:
             if meta.get("dataset") != dataset:
-                raise ValueError(f"--checkpoints: {path!r} was trained on {meta.get('dataset')!r}, "
-                                 f"but the test set is {dataset!r} (--dataset)")
+                raise ValueError(f"checkpoints: {path!r} was trained on {meta.get('dataset')!r}, "
+                                 f"but the test set is {dataset!r} (dataset)")
 
 
 def check_input_shape(loaded: dict, dataset: str, bundle) -> None:
@@ -105,7 +105,7 @@ def check_input_shape(loaded: dict, dataset: str, bundle) -> None:
         for _, meta, path in runs:
             got = {k: meta.get(k) for k in want}
             if got != want:
-                raise ValueError(f"--checkpoints: {path!r} takes {words(got, 'inputs')} with {got['num_classes']} "
+                raise ValueError(f"checkpoints: {path!r} takes {words(got, 'inputs')} with {got['num_classes']} "
                                  f"classes, but {dataset} has {words(want, 'images')} with {want['num_classes']} "
                                  "classes")
 
@@ -137,13 +137,12 @@ def run_evaluation(checkpoints: list[str], config: EvalConfig, *, out: str, data
     bundle = load_dataset(dataset, data_dir, seed=config.seed)
     check_input_shape(loaded, dataset, bundle)
     if config.fill_value is not None and len(config.fill_value) not in (1, bundle.in_channels):
-        raise ValueError(f"--fill-value: expected 1 value or one per channel ({bundle.in_channels}), "
+        raise ValueError(f"fill_value: expected 1 value or one per channel ({bundle.in_channels}), "
                          f"got {len(config.fill_value)}")
     test, num_test, seed, batch_size = bundle.test, config.num_test, config.seed, config.batch_size
     positions = torch.arange(len(test))
     if num_test is not None and num_test < len(test):
-        # The same seeded choice as IndexedImages.subset, so the positions are known.
-        positions = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:num_test].sort().values
+        positions = test.subset_positions(num_test, seed)
         test = test.subset(num_test, seed)
     x, y, masks, lengths = test.inputs, test.labels, test.masks, test.lengths
     config = copy.copy(sequence_unit(config, bundle.kind))  # the data's own values below; the caller's stays

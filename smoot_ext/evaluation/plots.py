@@ -1,6 +1,5 @@
-"""PNG figures: removal curves with bootstrap bands (the paper's Figure 3) and saliency grids (Figure 2);
-across training seeds (seeds.py), removal curves with bands over seeds and SMOOT's k per epoch.
-Render only: every number drawn comes computed from the summary or the comparison."""
+"""PNG figures of one evaluation: removal curves with bootstrap bands (the paper's Figure 3) and
+saliency grids (Figure 2). Render only: every number drawn comes computed from the summary."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,11 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from .results import RANDOM  # noqa: E402
-from .statistics import DEFAULT_CONFIDENCE  # noqa: E402
 
 STYLES = {"morf": "-", "lerf": "--", "random": ":"}  # line style per order; colour per model
 
@@ -47,7 +44,7 @@ def plot_removal_curves(results: dict, out_dir: str | Path) -> list[Path]:
         axes[0].legend(fontsize=7)
         fig.suptitle(f"Removal curves: {m} (bands: {100 * results['bootstrap']['confidence']:g}% bootstrap)",
                      fontsize=10)
-        paths.append(_save(fig, out_dir / f"curves_{m}.png", dpi=120))
+        paths.append(save_figure(fig, out_dir / f"curves_{m}.png", dpi=120))
     return paths
 
 
@@ -76,49 +73,11 @@ def plot_saliency_grid(maps: dict, out_dir: str | Path) -> list[Path]:
                     axes[r, c].set_title(name, fontsize=9)
         axes[0, 0].set_title("input", fontsize=9)
         fig.suptitle(f"{m}: |attribution| per {'unit' if sequence else 'pixel'}", fontsize=10)
-        paths.append(_save(fig, out_dir / f"saliency_{m}.png", dpi=100))
+        paths.append(save_figure(fig, out_dir / f"saliency_{m}.png", dpi=100))
     return paths
 
 
-def plot_k_trajectories(summary: dict, out: Path) -> list[Path]:
-    """k_trajectories.png: per SMOOT run and seed, the median k per epoch with its min-max band."""
-    smoot = {run: seeds for run, seeds in summary["k_trajectories"].items()
-             if summary["runs"][run]["method"] == "smoot"}
-    if not smoot:
-        return []
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for i, (run, seeds) in enumerate(smoot.items()):
-        color = f"C{i}"
-        for j, (_, rows) in enumerate(sorted(seeds.items())):
-            epochs = [r["epoch"] for r in rows]
-            ax.plot(epochs, [r["k_median"] for r in rows], color=color, marker="o", ms=3,
-                    label=run if j == 0 else None)
-            ax.fill_between(epochs, [r["k_min"] for r in rows], [r["k_max"] for r in rows], color=color, alpha=0.08)
-    ax.set(xlabel="epoch", ylabel="k (median; band: min-max)", title="SMOOT's per-sample k, one line per seed")
-    ax.legend()
-    return [_save(fig, out / "k_trajectories.png", dpi=110)]
-
-
-def plot_removal_curves_over_seeds(curves: dict, out: Path, confidence: float = DEFAULT_CONFIDENCE) -> list[Path]:
-    """curves_<method>_<fill>.png: accuracy after removing the top (MoRF) / bottom (LeRF) fraction,
-    mean over seeds with its band, one colour per run (``seeds.curves_over_seeds`` gives them)."""
-    paths = []
-    for (fill, method), runs in curves.items():
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        for i, (run, orders) in enumerate(runs.items()):
-            for order, c in orders.items():
-                x = 100 * np.asarray(c["levels"])
-                ax.plot(x, c["mean"], STYLES[order], color=f"C{i}", label=f"{run} {order.upper()}")
-                if "lo" in c:
-                    ax.fill_between(x, c["lo"], c["hi"], color=f"C{i}", alpha=0.15)
-        ax.set(xlabel="% of pixels removed", ylabel="test accuracy (%)",
-               title=f"{method}, {fill} fill: mean over seeds, {round(100 * confidence)}% band")
-        ax.legend(fontsize=7)
-        paths.append(_save(fig, out / f"curves_{method}_{fill}.png", dpi=110))
-    return paths
-
-
-def _save(fig, path: Path, dpi: int) -> Path:
+def save_figure(fig, path: Path, dpi: int) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .imputation import FILLS
+from .imputation import IMPUTATIONS
 from .localization import LOCALISATION
 from .results import METRIC_NAMES, METRICS, ORDER_WORDS, RANDOM, SALIENCY_STATISTICS, STATISTICS, PerImage
+from .statistics import format_interval
 
 # The paper's Tables 2-3 (CNN, 100 epochs, A100): (# test, min k, median k, max k, accuracy %, AUC).
 PAPER_TABLES = {
@@ -141,7 +142,7 @@ def markdown(results: dict, figures=()) -> str:
         f"{'|attribution|' if cfg['abs'] else 'signed attribution'} per {cfg['unit']}",
         f"- orders: {'; '.join(ORDER_WORDS[o] for o in results['orders'])}",
         f"- levels (fraction of the {cfg['unit']}s removed): {', '.join(f'{v:g}' for v in results['levels'])}",
-        f"- fill of removed units: {FILLS[cfg['fill']].words(cfg)}",
+        f"- fill of removed units: {IMPUTATIONS[cfg['fill']].words(cfg)}",
         f"- AUC: {results['auc_convention']}",
         "- SRG (symmetric relevance gain) = AUC(LeRF) - AUC(MoRF): larger = more faithful saliency",
         f"- intervals: {conf} percentile bootstrap over the test images ({boot['resamples']} resamples, "
@@ -180,7 +181,7 @@ def markdown(results: dict, figures=()) -> str:
 
 
 def _interval(stat: dict, digits: int = 2) -> str:
-    return f"{stat['mean']:.{digits}f} [{stat['lo']:.{digits}f}, {stat['hi']:.{digits}f}]"
+    return format_interval(stat["mean"], stat["lo"], stat["hi"], f".{digits}f")
 
 
 def _models_table(results: dict, conf: str) -> list[str]:

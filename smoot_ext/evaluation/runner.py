@@ -17,7 +17,7 @@ from .config import EvalConfig
 from .localization import LOCALISATION
 from .perturbation import clock, forward, outcome, random_scores, removal_curves
 from .results import METRICS, ORDERS, RANDOM, PerImage
-from .units import UNITS
+from .units import REMOVAL_UNITS
 
 
 def evaluate_checkpoints(
@@ -50,8 +50,8 @@ def evaluate_checkpoints(
            for n, ms in runs.items()}
     timing = {"attribution_s": {m: 0.0 for m in config.methods}, "clean_s": 0.0, "mask_s": 0.0, "forward_s": 0.0}
     rng = torch.Generator().manual_seed(config.seed)
-    unit = UNITS[config.unit]
-    per_map = UNITS[unit.maps]  # the unit of the saliency grid and of the regions
+    unit = REMOVAL_UNITS[config.unit]
+    per_map = REMOVAL_UNITS[unit.maps]  # the unit of the saliency grid and of the regions
     maps = {"images": [], "labels": [], "saliency": {m: {n: [] for n in runs} for m in config.methods},
             "sequence": unit.dims == 3}
     labels, seen, has_region = [], 0, False

@@ -39,9 +39,9 @@ def auc_convention(levels: Sequence[float]) -> str:
 
 def check_bootstrap(resamples: int, confidence: float) -> None:
     if resamples < 1:
-        raise ValueError(f"--bootstrap: expected >= 1 resamples, got {resamples}")
+        raise ValueError(f"bootstrap: expected >= 1 resamples, got {resamples}")
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"--confidence: expected a level in (0, 1), got {confidence}")
+        raise ValueError(f"confidence: expected a level in (0, 1), got {confidence}")
 
 
 def bootstrap(values: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
@@ -94,3 +94,9 @@ def welch_interval(a: np.ndarray, b: np.ndarray, confidence: float = DEFAULT_CON
     half = stats.t.ppf(0.5 + confidence / 2.0, np.maximum(df, 1.0)) * np.sqrt(se2)
     diff = b.mean(axis=0) - a.mean(axis=0)
     return diff, diff - half, diff + half
+
+
+def format_interval(mean: float, lo: float, hi: float, spec: str = ".2f", sign: bool = False) -> str:
+    """The one wording of an estimate and its interval: ``mean [lo, hi]`` in format ``spec``
+    (``+`` before a positive mean with ``sign``: a difference)."""
+    return f"{mean:{'+' if sign else ''}{spec}} [{lo:{spec}}, {hi:{spec}}]"

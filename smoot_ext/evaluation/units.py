@@ -1,5 +1,5 @@
 """What the evaluation removes: a unit of the input, and how its score and its removal map onto
-the input's layout. Adding a unit is one entry of ``UNITS``.
+the input's layout. Adding a unit is one entry of ``REMOVAL_UNITS``.
 
 Sequences ((B, T, D): a series, or token embeddings) may be padded: ``real`` gives each sample's
 own units from its length, so the evaluation's levels are fractions of those and padding is
@@ -81,7 +81,7 @@ class Unit:
         return removed if self.channels is None else removed.unsqueeze(self.channels)
 
 
-UNITS = {u.name: u for u in (
+REMOVAL_UNITS = {u.name: u for u in (
     Unit("pixel", "pixel", 1, 4, "NCHW"),  # all channels of a position together
     Unit("feature", "feature", None, None, "any"),  # single values
     # Sequences (B, T, D): a whole time step or token (its D values), or one value of a series.
@@ -91,10 +91,10 @@ UNITS = {u.name: u for u in (
 SEQUENCE_UNITS = {"pixel": "step", "feature": "element"}  # the evaluation's unit for a training unit
 
 
-def check_unit(unit: str, option: str = "--unit") -> Unit:
-    if unit not in UNITS:
-        raise ValueError(f"{option}: expected one of {', '.join(map(repr, UNITS))}, got {unit!r}")
-    return UNITS[unit]
+def check_unit(unit: str, option: str = "unit") -> Unit:
+    if unit not in REMOVAL_UNITS:
+        raise ValueError(f"{option}: expected one of {', '.join(map(repr, REMOVAL_UNITS))}, got {unit!r}")
+    return REMOVAL_UNITS[unit]
 
 
 def unit_scores(attribution: torch.Tensor, *, unit: str = "pixel", abs: bool = True) -> torch.Tensor:

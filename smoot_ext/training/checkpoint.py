@@ -1,4 +1,5 @@
-"""Checkpoints: atomic save, load, and rebuilding a trained model for evaluation.
+"""Checkpoints: atomic save, load, and rebuilding a trained model for evaluation; the run's
+metrics files (``write_history``).
 
 Public API (stable):
 
@@ -8,10 +9,12 @@ Public API (stable):
 
 A checkpoint written by the trainer (``smoot_ext.training.loop``) is a dict with
 ``format`` (``FORMAT``), ``meta``, ``model`` (state_dict of the model itself, not of its DDP
-or torch.compile wrapper: no ``module.`` or ``_orig_mod.`` prefixes), ``optimizer``, ``trainer`` (the
-``SaliencyGuidedTraining`` state: the k vector and the mask generator), ``scaler`` (the fp16
-GradScaler's state; empty for other precisions), ``rng`` (one entry per
-rank), ``epoch`` (epochs completed) and ``history`` (one metrics dict per epoch).
+or torch.compile wrapper: no ``module.`` or ``_orig_mod.`` prefixes), ``optimizer``, ``trainer``
+(one ``SaliencyGuidedTraining.state_dict()`` per rank: the k vector and that rank's mask
+generator), ``scaler`` (the fp16 GradScaler's state; empty for other precisions), ``rng`` (one
+entry per rank: torch, CUDA, numpy and python RNG states), ``epoch`` (epochs completed) and
+``history`` (one metrics dict per epoch). Checkpoints written before ``trainer`` was per rank
+(rank 0's object, with each rank's mask generator under ``rng``) are read in this layout.
 
 ``meta`` is a plain dict: ``dataset``, ``model``, ``method`` ("baseline" | "sgt" | "smoot"),
 ``in_channels``, ``num_classes``, ``image_size``, ``kind`` and ``vocab_size`` (smoot_ext.data's
@@ -26,6 +29,8 @@ eval mode.
 """
 from __future__ import annotations
 
+import csv
+import json
 import os
 import tempfile
 
@@ -59,7 +64,34 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{path!r} is not a smoot_ext checkpoint (format {FORMAT!r}, found {found!r})")
+    return _per_rank_trainer(state)
+
+
+def _per_rank_trainer(state: dict) -> dict:
+    """An older checkpoint's one ``trainer`` (rank 0's) as one per rank, with each rank's mask
+    generator, which the older layout kept among the rank's RNG states."""
+    if isinstance(state.get("trainer"), dict):
+        rngs = [dict(r) for r in state["rng"]]
+        state["trainer"] = [{**state["trainer"], "generator": r.pop("mask_generator")} for r in rngs]
+        state["rng"] = rngs
     return state
+
+
+def write_history(out: str, history: list[dict], columns) -> None:
+    """metrics.jsonl and metrics.csv, each replaced atomically and rewritten whole from the
+    checkpointed history, so a resumed run never duplicates rows."""
+    for name, write in (("metrics.jsonl", lambda f: f.writelines(json.dumps(r) + "\n" for r in history)),
+                        ("metrics.csv", lambda f: _csv(f, history, columns))):
+        tmp = os.path.join(out, f".{name}.tmp")
+        with open(tmp, "w", newline="") as f:
+            write(f)
+        os.replace(tmp, os.path.join(out, name))
+
+
+def _csv(f, history: list[dict], columns) -> None:
+    w = csv.DictWriter(f, fieldnames=columns)
+    w.writeheader()
+    w.writerows(history)
 
 
 def load_model(path: str, map_location="cpu"):

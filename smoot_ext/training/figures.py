@@ -9,7 +9,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
 
 
 def plot_training_curves(history: list[dict], path: str, title: str = "") -> None:
@@ -34,9 +33,10 @@ def plot_training_curves(history: list[dict], path: str, title: str = "") -> Non
     plt.close(fig)
 
 
-def plot_k_histogram(k: torch.Tensor | None, path: str, *, num_units: int, kmin: int, kmax: int,
-                     title: str = "") -> None:
-    """Histogram of the per-sample k vector (SMOOT), with the k_min/k_max bounds marked."""
+def plot_k_histogram(k_summary: dict, path: str, title: str = "") -> None:
+    """Histogram of the per-sample k vector (SMOOT), with the k_min/k_max bounds marked;
+    ``k_summary`` is ``SaliencyGuidedTraining.k_summary()``."""
+    k = k_summary["k"]
     fig, ax = plt.subplots(figsize=(6, 3.6))
     if k is None:
         ax.text(0.5, 0.5, "no per-sample k (baseline or SGT)", ha="center", va="center",
@@ -45,9 +45,9 @@ def plot_k_histogram(k: torch.Tensor | None, path: str, *, num_units: int, kmin:
         k = k.cpu()
         lo, hi = int(k.min()), int(k.max())
         ax.hist(k.numpy(), bins=range(lo, hi + 2), align="left", color="tab:blue")
-        for bound in (kmin, kmax):
+        for bound in (k_summary["kmin"], k_summary["kmax"]):
             ax.axvline(bound, color="tab:red", linestyle="--", linewidth=1)
-        ax.set(xlabel=f"k (masked units of {num_units})", ylabel="samples")
+        ax.set(xlabel=f"k (masked units of {k_summary['num_units']})", ylabel="samples")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

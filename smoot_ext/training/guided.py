@@ -70,11 +70,12 @@ from ..ops import FILLS, UNITS, mask, num_units, update_k
 from .saliency import input_gradient, logits_and_input_gradient, trunk_and_input_gradient
 
 TRAINING_METHODS = ("baseline", "sgt", "smoot")
+DEFAULT_ALPHA = 0.95  # the paper's for MNIST-like data (0.8 for CIFAR-like data)
 
 
 @dataclass
 class GuidedConfig:
-    """Options of saliency-guided training (paper defaults; alpha 0.8 for CIFAR-like data)."""
+    """Options of saliency-guided training (the paper's defaults)."""
     method: str = "smoot"
     lam: float = 1.0           # weight of the KL term
     unit: str = "pixel"        # "pixel": all channels of a position together; "feature": elements
@@ -83,7 +84,7 @@ class GuidedConfig:
     k_init: float = 0.5        # fractions of M
     k_min: float = 0.2
     k_max: float = 0.8
-    alpha: float = 0.95
+    alpha: float | None = None  # SMOOT's top-1 weight; None: the data's (the trainer), else DEFAULT_ALPHA
     mu: float = 10.0
     n: int = 5
     k_rounding: str = "floor"  # SMOOT's k step: "floor" (the paper's formula) or "trunc" (toward 0)
@@ -109,7 +110,7 @@ class GuidedConfig:
         if self.method == "smoot" and not self.k_min <= self.k_init <= self.k_max:
             raise ValueError(f"k_init: expected a value in [k_min, k_max] = [{self.k_min}, "
                              f"{self.k_max}] for method 'smoot', got {self.k_init}")
-        if not 0.0 <= self.alpha <= 1.0:
+        if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha: expected a weight in [0, 1], got {self.alpha}")
         if self.n < 1:
             raise ValueError(f"n: expected >= 1 (top-n classes), got {self.n}")
@@ -173,6 +174,7 @@ class SaliencyGuidedTraining:
                                  "(the embedding would get no gradient from the clean forward), got True")
             input_shape = (*input_shape, self.inner.embed_dim)
         self.config = config
+        self.alpha = DEFAULT_ALPHA if config.alpha is None else config.alpha
         self.num_units = num_units(torch.empty((1, *input_shape)), config.unit)
         M = self.num_units
         self.k_init = math.floor(config.k_init * M)
@@ -246,7 +248,7 @@ class SaliencyGuidedTraining:
         clamp to [0, M] first, which those bounds lie inside, so the result is the same)."""
         cfg = self.config
         per_sample = self.lengths is not None
-        k_new, _ = update_k(logits, logits_masked, k, alpha=cfg.alpha, mu=cfg.mu, n=cfg.n,
+        k_new, _ = update_k(logits, logits_masked, k, alpha=self.alpha, mu=cfg.mu, n=cfg.n,
                             kmin=0 if per_sample else self.kmin,
                             kmax=self.num_units if per_sample else self.kmax,
                             rounding=cfg.k_rounding, backend=cfg.backend)
@@ -297,7 +299,14 @@ class SaliencyGuidedTraining:
         return {"min": k.min().item(), "median": k.median().item(), "max": k.max().item(),
                 "mean": k.mean().item()}
 
+    def k_summary(self) -> dict:
+        """The k state as a checkpoint's meta and the k histogram show it: M, k init/min/max in
+        units, the k vector's statistics and the vector (on the CPU; None without SMOOT)."""
+        return {"num_units": self.num_units, "k_init": self.k_init, "kmin": self.kmin, "kmax": self.kmax,
+                "k_stats": self.k_stats(), "k": None if self.k is None else self.k.cpu().clone()}
+
     def state_dict(self) -> dict:
+        """Everything a resumed run needs of this object: the k vector and the mask generator."""
         return {"config": asdict(self.config), "num_units": self.num_units,
                 "k": None if self.k is None else self.k.cpu(),
                 "generator": self.generator.get_state()}

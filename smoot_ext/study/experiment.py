@@ -1,6 +1,6 @@
 """The reproduction experiment behind `smoot-reproduce`: train every method (and each SMOOT k
 rounding) for each seed, score every final checkpoint with every fill, keep one score record per
-run and seed (``seeds``), and compare the runs over seeds.
+run and seed (``records``), and compare the runs over seeds.
 
 A run whose record already holds this many epochs and these settings is done and skipped, so an
 interrupted experiment continues where it stopped and ``compare_only`` compares what is done
@@ -19,17 +19,19 @@ from pathlib import Path
 import torch
 
 from ..checks import ROUNDINGS
+from ..evaluation.attribution import AttributionConfig, check_methods
+from ..evaluation.choices import check_choices, check_count
+from ..evaluation.config import EvalConfig
+from ..evaluation.imputation import IMPUTATIONS
+from ..evaluation.perturbation import DEFAULT_PERCENTAGES, levels_from_percentages
+from ..evaluation.pipeline import run_evaluation
+from ..evaluation.results import ORDERS, RANDOM
 from ..provenance import machine
-from ..training.guided import TRAINING_METHODS
-from ..training.loop import TrainConfig, train
-from .attribution import AttributionConfig, check_methods
-from .choices import check_choices, check_count
-from .config import EvalConfig
-from .imputation import IMPUTATIONS
-from .perturbation import DEFAULT_PERCENTAGES, levels_from_percentages
-from .pipeline import run_evaluation
-from .results import ORDERS, RANDOM
-from .seeds import add_scores, compare, new_record, read_score_files, run_name, score_path, write_score_file
+from ..training.config import TrainConfig
+from ..training.guided import TRAINING_METHODS, GuidedConfig
+from ..training.loop import train
+from .comparison import compare
+from .records import add_scores, new_record, read_score_files, run_name, score_path, write_score_file
 
 IG = "integrated_gradients"  # the slow method, which may be scored on fewer images
 
@@ -63,19 +65,19 @@ class ReproduceConfig:
     results: str | None = None  # None: <out>/results
 
     def __post_init__(self):
-        check_choices(self.training, TRAINING_METHODS, "--training", "training method")
-        check_choices(self.k_rounding, ROUNDINGS, "--k-rounding", "rounding")
+        check_choices(self.training, TRAINING_METHODS, "training", "training method")
+        check_choices(self.k_rounding, ROUNDINGS, "k_rounding", "rounding")
         check_methods(self.methods)
-        check_choices(self.fills, IMPUTATIONS, "--fills", "fill")
+        check_choices(self.fills, IMPUTATIONS, "fills", "fill")
         levels_from_percentages(self.percentages)
         AttributionConfig(ig_steps=self.ig_steps)
         if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"--seeds: each seed at most once, got {self.seeds}")
-        check_count("--epochs", self.epochs)
-        self.train_config().resolved()  # --dataset, --model and --unit fit, before any run
-        for option, v, least in (("--num-test", self.num_test, 0), ("--ig-num-test", self.ig_num_test, 0),
-                                 ("--subset", self.subset, 1), ("--batch-size", self.batch_size, 1),
-                                 ("--eval-seed", self.eval_seed, 0), ("--threads", self.threads, 0)):
+            raise ValueError(f"seeds: each seed at most once, got {self.seeds}")
+        check_count("epochs", self.epochs)
+        self.train_config().resolved()  # dataset, model and unit fit, before any run
+        for option, v, least in (("num_test", self.num_test, 0), ("ig_num_test", self.ig_num_test, 0),
+                                 ("subset", self.subset, 1), ("batch_size", self.batch_size, 1),
+                                 ("eval_seed", self.eval_seed, 0), ("threads", self.threads, 0)):
             if v is not None:  # None: the default (all images, the trainer's batch, ...)
                 check_count(option, v, least)
         self.results = self.results or os.path.join(self.out, "results")
@@ -84,11 +86,12 @@ class ReproduceConfig:
         """The options given where the trainer and evaluation have defaults of their own."""
         return {name: v for name, v in (("model", self.model), ("unit", self.unit)) if v}
 
-    def train_config(self, **run) -> TrainConfig:
-        """The trainer's options for one run (``run``: method, seed, out, ...)."""
-        return TrainConfig(dataset=self.dataset, data_dir=self.data_dir, model=self.model, epochs=self.epochs,
-                           subset=self.subset, batch_size=self.batch_size, device=self.device, threads=self.threads,
-                           progress=self.progress, **{"unit": self.unit} if self.unit else {}, **run)
+    def train_config(self, method: str = "smoot", k_rounding: str = "floor", **run) -> TrainConfig:
+        """The trainer's options for one run (``run``: seed, out, resume)."""
+        step = GuidedConfig(method=method, k_rounding=k_rounding, **{"unit": self.unit} if self.unit else {})
+        return TrainConfig(guided=step, dataset=self.dataset, data_dir=self.data_dir, model=self.model,
+                           epochs=self.epochs, subset=self.subset, batch_size=self.batch_size, device=self.device,
+                           threads=self.threads, progress=self.progress, **run)
 
     def runs(self) -> list[tuple[str, str, str]]:
         """(run name, method, k rounding) of every run, in ``training`` order."""
@@ -155,7 +158,7 @@ def reproduce(config: ReproduceConfig) -> list[Path]:
              for run, _, _ in config.runs() if run in found}
     found = {run: records for run, records in found.items() if records}
     if not found:
-        raise ValueError(f"--results: no finished score file in {config.results} for these settings")
+        raise ValueError(f"results: no finished score file in {config.results} for these settings")
     return compare(found, config.results)
 
 

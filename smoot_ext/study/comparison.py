@@ -1,12 +1,6 @@
-"""Training runs compared across seeds: the score record (one small file per run and seed, its
-writing and reading) and the comparison of all of them, with intervals over seeds, its markdown
-and its figures (what `smoot-reproduce` writes into ``--results``). Needs no captum: a
-comparison of finished score files scores nothing.
-
-A score file ``<results>/<run>/seed<S>.json`` holds the run's per-epoch history (test accuracy,
-k min/median/max) and, per evaluation fill and saliency method, its AUCs and SRG from
-``run_evaluation`` (with their bootstrap intervals over test images). Files are small, so they
-can be committed as each run finishes; the summary is recomputed from whatever files exist.
+"""Training runs compared across seeds: from the score records (``records``) to intervals over
+seeds, the markdown, the CSV and the figures (what `smoot-reproduce` writes into ``--results``).
+Needs no captum: a comparison of finished score files scores nothing.
 
 Across seeds, each statistic gets a Student-t interval. The difference of two runs gets two
 intervals: paired over seeds (a seed fixes the initial weights and the batch order for every
@@ -22,67 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluation.results import RANDOM, SALIENCY_STATISTICS, STATISTICS
+from ..evaluation.statistics import DEFAULT_CONFIDENCE, format_interval, t_interval, welch_interval
 from .plots import plot_k_trajectories, plot_removal_curves_over_seeds
-from .results import RANDOM, SALIENCY_STATISTICS, STATISTICS
-from .statistics import DEFAULT_CONFIDENCE, t_interval, welch_interval
 
 HISTORY_KEYS = ("epoch", "test_acc", "train_loss", "k_min", "k_median", "k_max", "k_mean", "time_s")
 HEADLINE = {s.name for s in STATISTICS if s.headline}  # the statistics of the markdown's differences
-
-
-def run_name(method: str, k_rounding: str) -> str:
-    """A run's name: the training method, with ``-trunc`` for SMOOT with truncated k steps."""
-    return f"{method}-trunc" if method == "smoot" and k_rounding == "trunc" else method
-
-
-def score_path(results: str | Path, run: str, seed: int) -> Path:
-    return Path(results) / run / f"seed{seed}.json"
-
-
-def new_record(*, run: str, method: str, k_rounding: str, seed: int, epochs: int, settings: dict,
-               history: list[dict], scores: dict, machine: dict, scoring: dict) -> dict:
-    """A score record: the run, its training (method, k rounding, seed, epochs, per-epoch history
-    with each epoch's wall and CPU seconds), the settings it was scored with, per fill its scores
-    (``add_scores``), the machine it was scored on (``provenance.machine`` and the torch threads)
-    and the scoring's wall and CPU seconds."""
-    return {"run": run, "method": method, "k_rounding": k_rounding, "seed": seed, "epochs": epochs,
-            "settings": settings, "history": history, "scores": scores, "machine": machine, "scoring": scoring}
-
-
-def add_scores(scores: dict, fill: str, evaluation: dict) -> dict:
-    """Adds one model's part of a ``run_evaluation`` results dict to ``scores[fill]`` and returns
-    that part: "methods" ({method: {metric: {statistic or "curves": ...}}}), "num_test" per
-    method, the levels, the clean accuracy on the part's images, and "localisation" where the
-    data has ground-truth regions. A later pass of the same fill adds its methods."""
-    (name, model), = evaluation["models"].items()
-    part = {"num_test": {m: evaluation["num_test"] for m in model["methods"]}, "levels": evaluation["levels"],
-            "accuracy": model["accuracy"], "methods": model["methods"]}
-    if "localisation" in model:
-        part["localisation"] = model["localisation"]
-    if fill not in scores:
-        scores[fill] = part
-    else:
-        for key in ("methods", "num_test"):
-            scores[fill][key].update(part[key])
-        scores[fill].setdefault("localisation", {}).update(part.get("localisation", {}))
-    return part
-
-
-def write_score_file(path: Path, record: dict) -> None:
-    """Atomically: a half-written file must not look like a finished run."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
-
-
-def read_score_files(results: str | Path) -> dict[str, dict[int, dict]]:
-    """{run: {seed: record}} of every score file under `results`."""
-    found: dict[str, dict[int, dict]] = {}
-    for path in sorted(Path(results).glob("*/seed*.json")):
-        record = json.loads(path.read_text())
-        found.setdefault(record["run"], {})[int(record["seed"])] = record
-    return found
 
 
 def _values(records: dict[int, dict], get) -> np.ndarray:
@@ -168,7 +107,7 @@ def _fmt(q: dict | None, digits: int = 2) -> str:
         return "-"
     if "lo" not in q:
         return f"{q['mean']:.{digits}f} (1 seed)"
-    return f"{q['mean']:.{digits}f} [{q['lo']:.{digits}f}, {q['hi']:.{digits}f}]"
+    return format_interval(q["mean"], q["lo"], q["hi"], f".{digits}f")
 
 
 def _find(rows: list[dict], **want) -> dict | None:

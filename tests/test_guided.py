@@ -1,4 +1,5 @@
-"""SaliencyGuidedTraining: the saliency, the loss, SMOOT's k vector, state, errors, compile."""
+"""smoot_ext.training.guided: GuidedConfig and SaliencyGuidedTraining (the saliency, the loss, SMOOT's
+k vector, its state, errors, compile)."""
 import math
 
 import pytest
@@ -138,6 +139,31 @@ def test_state_dict_round_trip_and_mismatch():
 def test_config_errors_name_the_option(change, message):
     with pytest.raises(ValueError, match=message):
         SaliencyGuidedTraining(_linear(), GuidedConfig(**change), num_samples=4, input_shape=(1, 8, 8))
+
+
+def test_alpha_none_is_the_papers_default_and_a_given_alpha_is_used():
+    def k_after_one_step(alpha):
+        x, y = _batch()
+        sgt = SaliencyGuidedTraining(_linear(), GuidedConfig(method="smoot", alpha=alpha), num_samples=12,
+                                     input_shape=(1, 8, 8), seed=0)
+        sgt.loss(x, y, torch.arange(12))
+        return sgt.alpha, sgt.k
+
+    alpha, k = k_after_one_step(None)
+    assert alpha == 0.95 and torch.equal(k, k_after_one_step(0.95)[1])
+    assert not torch.equal(k, k_after_one_step(0.0)[1])  # alpha reaches the k update
+
+
+def test_k_summary_is_what_a_checkpoint_keeps_of_k():
+    sgt = SaliencyGuidedTraining(_linear(), GuidedConfig(method="smoot"), num_samples=5, input_shape=(1, 8, 8))
+    sgt.k[2] = 40
+    s = sgt.k_summary()
+    assert (s["num_units"], s["k_init"], s["kmin"], s["kmax"]) == (64, 32, 12, 51)
+    assert s["k_stats"] == sgt.k_stats() and s["k_stats"]["max"] == 40
+    sgt.k[2] = 33  # a copy: the summary does not move with the vector
+    assert s["k"][2] == 40 and s["k"].device.type == "cpu"
+    assert SaliencyGuidedTraining(_linear(), GuidedConfig(method="sgt"), num_samples=5,
+                                  input_shape=(1, 8, 8)).k_summary()["k"] is None
 
 
 def test_sgt_may_start_outside_smoots_bounds():
