@@ -10,6 +10,8 @@ sets the parameter (``--lambda: expected ...``).
 from __future__ import annotations
 
 import argparse
+import copy
+import signal
 import sys
 from collections.abc import Callable
 
@@ -27,6 +29,23 @@ def run_command(parser: argparse.ArgumentParser, argv, body: Callable[[argparse.
         return 1
     except (ValueError, FileNotFoundError) as e:
         parser.error(as_flags(str(e), parser))
+
+
+def given_options(parser: argparse.ArgumentParser, argv) -> set[str]:
+    """The parameters set on the command line ``argv``, given or not at their default."""
+    probe = copy.deepcopy(parser)
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(probe.parse_known_args(argv)[0]))
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (a scheduler's stop) ends the run as Ctrl-C does: a clear message, the last
+    checkpoint intact, exit status 1."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def as_flags(message: str, parser: argparse.ArgumentParser) -> str:

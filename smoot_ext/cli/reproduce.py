@@ -36,8 +36,8 @@ from ..ops import UNITS
 from ..process import process_settings
 from ..study.experiment import IG, ReproduceConfig, reproduce
 from ..training.guided import TRAINING_METHODS
-from ..training.loop import NonFiniteLoss
-from . import run_command
+from ..training.loop import TrainingStopped
+from . import run_command, stop_on_sigterm
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,11 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    return run_command(build_parser(), argv, _reproduce, stops=(NonFiniteLoss,))
+    return run_command(build_parser(), argv, _reproduce, stops=(TrainingStopped,))
 
 
 def _reproduce(args: argparse.Namespace) -> int:
     process_settings(args.threads)
+    stop_on_sigterm()
     files = reproduce(ReproduceConfig(**vars(args)))
     print(f"summary: {files[2]}")
     return 0

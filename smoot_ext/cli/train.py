@@ -12,7 +12,9 @@ dataset's default: cnn for images, lstm for time series, bilstm for text):
 checkpoint.pt (every epoch, atomically), metrics.jsonl and metrics.csv (per epoch: train loss,
 test accuracy, k min/median/max, time), curves.png and k_hist.png. --resume continues a run
 from its checkpoint.pt, bit for bit (the options come from the checkpoint, except --epochs,
---device, --num-workers, --threads, --compile and --no-progress).
+--device, --num-workers, --threads, --compile and --no-progress; another option given that
+differs from the checkpoint's is an error). Ctrl-C or SIGTERM stops the run with its last
+checkpoint intact (exit status 1).
 """
 import argparse
 
@@ -23,8 +25,8 @@ from ..models import MODELS
 from ..ops import BACKENDS, FILLS, UNITS
 from ..training.config import OPTIMIZERS, PRECISIONS, TrainConfig
 from ..training.guided import TRAINING_METHODS
-from ..training.loop import NonFiniteLoss, train
-from . import run_command
+from ..training.loop import TrainingStopped, train
+from . import given_options, run_command, stop_on_sigterm
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,12 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    return run_command(build_parser(), argv, _train, stops=(NonFiniteLoss,))
+    parser = build_parser()
+    return run_command(parser, argv, lambda args: _train(args, given_options(parser, argv)),
+                       stops=(TrainingStopped,))
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, given: set[str]) -> int:
     keep_freed_memory()  # the threads: the trainer's (TrainConfig.threads: 1 for digits)
-    history = train(TrainConfig.from_options(vars(args))).history
+    stop_on_sigterm()
+    history = train(TrainConfig.from_options(vars(args)), given=given).history
     last = history[-1]
     print(f"done: {last['epoch']} epochs, test accuracy {100 * last['test_acc']:.2f}%, "
           f"k min/median/max {last['k_min']:.0f}/{last['k_median']:.0f}/{last['k_max']:.0f}")

@@ -54,6 +54,8 @@ from .._extras import require
 
 require("train", "torchvision", "sklearn")
 
+import torch  # noqa: E402
+
 from .images import IMAGE_DATASETS, IMAGENET_MEAN, IMAGENET_STD, SYNTHETIC_SEED, load_images  # noqa: E402
 from .samples import (  # noqa: E402, F401  (the package's public names)
     DataBundle,
@@ -78,6 +80,15 @@ def default_data_dir() -> str:
     return os.environ.get("SMOOT_DATA_DIR") or "data"
 
 
+def _check_finite(samples, name: str, split: str) -> None:
+    """NaN or inf in the inputs would end training in a non-finite loss far from its cause."""
+    x = samples.inputs
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        first = int((~torch.isfinite(x.reshape(len(x), -1))).any(1).nonzero()[0])
+        raise ValueError(f"dataset: {name}'s {split} inputs hold NaN or inf (first in sample {first}); "
+                         "fix or drop those samples")
+
+
 def load_dataset(name: str, data_dir: str | None = None, *, download: bool = False,
                  subset: int | None = None, test_subset: int | None = None,
                  seed: int = 0) -> DataBundle:
@@ -92,6 +103,8 @@ def load_dataset(name: str, data_dir: str | None = None, *, download: bool = Fal
         train, test, classes = load_series(name)
     else:
         (train, test, classes), vocab = load_text(name), VOCAB_SIZE
+    for split, samples in (("training", train), ("test", test)):
+        _check_finite(samples, name, split)
     if subset is not None:
         train = train.subset(subset, seed)
     if test_subset is not None:

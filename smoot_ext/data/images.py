@@ -40,13 +40,22 @@ def _torchvision(name: str, data_dir: str, download: bool):
         try:
             ds = cls(data_dir, train=train, download=download)
         except RuntimeError as e:
+            if "not found" not in str(e):
+                raise _unreadable(name, data_dir, e) from e
             raise FileNotFoundError(f"data_dir: {name} not found in {data_dir!r} ({e}); "
                                     f"download it") from e
+        except (AssertionError, ValueError, OSError, EOFError) as e:  # torchvision's reader on a bad file
+            raise _unreadable(name, data_dir, e) from e
         x = torch.as_tensor(np.asarray(ds.data))
         y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
         x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # grey NHW / RGB NHWC -> NCHW
         splits.append((x.float() / 255.0, y))
     return splits, len(ds.classes)
+
+
+def _unreadable(name: str, data_dir: str, e: BaseException) -> ValueError:
+    return ValueError(f"data_dir: {name}'s files in {data_dir!r} cannot be read, truncated or not in "
+                      f"torchvision's format ({type(e).__name__}: {e}); replace them (download them again)")
 
 
 SYNTHETIC_SEED = 0  # generates the synthetic set's templates, images and squares

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
-import pickle
 import time
-import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -76,12 +74,11 @@ def _load(path: str, device: str):
 
     try:
         return load_model(path, map_location=device)
-    except ValueError as e:  # load_checkpoint's "not a smoot_ext checkpoint", which names the path
+    except ValueError as e:  # load_checkpoint's: unreadable, or not a smoot_ext checkpoint; names the path
         raise ValueError(f"checkpoints: {e}") from e
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, KeyError, TypeError,
-            AttributeError) as e:
-        raise ValueError(f"checkpoints: cannot read checkpoint {path!r} (corrupt or not a smoot_ext "
-                         f"checkpoint): {type(e).__name__}: {e}") from e
+    except (RuntimeError, KeyError, TypeError, AttributeError) as e:  # its meta does not build its weights' model
+        raise ValueError(f"checkpoints: cannot read checkpoint {path!r} (its weights do not fit the model its "
+                         f"meta names): {type(e).__name__}: {e}") from e
 
 
 def check_dataset(loaded: dict, dataset: str) -> None:

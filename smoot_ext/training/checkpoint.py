@@ -32,7 +32,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pickle
 import tempfile
+import zipfile
 
 import torch
 
@@ -60,7 +62,11 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     # Not weights_only: RNG states and the run config are plain Python objects we wrote ourselves.
-    state = torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, OSError) as e:
+        raise ValueError(f"cannot read checkpoint {path!r} (corrupt, truncated or not a smoot_ext "
+                         f"checkpoint): {type(e).__name__}: {e}") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{path!r} is not a smoot_ext checkpoint (format {FORMAT!r}, found {found!r})")

@@ -3,6 +3,7 @@ run's (data, model, optimiser, epochs, device, output), with the defaults that d
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
@@ -99,6 +100,23 @@ class TrainConfig:
 
     def validate(self) -> None:
         self.resolved()
+
+
+def check_resume_options(config: TrainConfig, saved: dict, given: Iterable[str] | None) -> None:
+    """Raises ValueError naming each option of ``given`` (None: those of ``config`` that differ
+    from TrainConfig's defaults) whose value differs from the checkpoint's ``saved`` options,
+    but for RESUME_OVERRIDES, which a resume may change."""
+    chosen = config.options()
+    if given is None:
+        default = TrainConfig().options()
+        given = [name for name, v in chosen.items() if v != default[name]]
+    checked = set(given) - set(RESUME_OVERRIDES)
+    differ = [f"{name} ({v!r} given, {saved.get(name)!r} in the checkpoint)" for name, v in chosen.items()
+              if name in checked and v is not None and v != saved.get(name)]
+    if differ:
+        raise ValueError(f"resume: options differ from the checkpoint's: {'; '.join(differ)}. A resumed run "
+                         f"takes its options from its checkpoint (it may change only {', '.join(RESUME_OVERRIDES)}): "
+                         "drop them, or train into another out folder")
 
 
 def _check_choices(c: TrainConfig) -> None:

@@ -18,8 +18,13 @@
 ``precision`` "bf16" runs each training step under ``torch.autocast`` to bfloat16 (CPU and
 CUDA), "fp16" under autocast to float16 with a ``GradScaler`` (CUDA); the test pass stays float32.
 
-A NaN or infinite loss stops the run with :class:`NonFiniteLoss` before the step is applied;
-the last checkpoint (the last finished epoch) is left as it was.
+A run that cannot go on raises a :class:`TrainingStopped` naming its last intact checkpoint (the
+last finished epoch), which ``resume=True`` continues: :class:`NonFiniteLoss` (a NaN or infinite
+loss, before the step is applied), :class:`CheckpointNotWritten` (a full or read-only disk) and
+:class:`Interrupted` (Ctrl-C; ``smoot-train`` turns SIGTERM into the same).
+
+On a resume, the options come from the checkpoint; an option the caller chose (``given``) that
+differs from the checkpoint's is an error naming both values, but for ``RESUME_OVERRIDES``.
 
 On a CPU, call :func:`smoot_ext.allocator.keep_freed_memory` once per process first (the
 command-line front ends do): it is a process-wide setting, so ``train`` leaves it to its caller.
@@ -38,6 +43,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -55,7 +61,7 @@ from ..data import load_dataset, make_loader  # noqa: E402
 from ..models import build_model  # noqa: E402
 from ..process import set_threads  # noqa: E402
 from .checkpoint import FORMAT, load_checkpoint, save_checkpoint, write_history  # noqa: E402
-from .config import PRECISIONS, RESUME_OVERRIDES, TrainConfig  # noqa: E402
+from .config import PRECISIONS, RESUME_OVERRIDES, TrainConfig, check_resume_options  # noqa: E402
 from .guided import SaliencyGuidedTraining  # noqa: E402
 from .saliency import eval_mode  # noqa: E402
 
@@ -73,8 +79,20 @@ class TrainResult(NamedTuple):
     guided: SaliencyGuidedTraining      # its k vector (SMOOT) and mask generator
 
 
-class NonFiniteLoss(RuntimeError):
+class TrainingStopped(RuntimeError):
+    """The run stopped before its last epoch; its last checkpoint is intact and resumable."""
+
+
+class NonFiniteLoss(TrainingStopped):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class CheckpointNotWritten(TrainingStopped):
+    """The checkpoint could not be written (a full or read-only disk); the previous one is kept."""
+
+
+class Interrupted(TrainingStopped):
+    """Interrupted (KeyboardInterrupt) during an epoch; the last checkpoint is kept."""
 
 
 class Ranks(NamedTuple):
@@ -107,9 +125,11 @@ class _Run:
         return os.path.join(self.cfg.out, "checkpoint.pt")
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Trains as ``config`` says (see the module docstring)."""
-    cfg, state = _resume_options(config.resolved())
+def train(config: TrainConfig, given: Iterable[str] | None = None) -> TrainResult:
+    """Trains as ``config`` says (see the module docstring). ``given``: the options the caller
+    chose, checked against the checkpoint's on a resume; None: those that differ from
+    TrainConfig's defaults."""
+    cfg, state = _resume_options(config, given)
     ranks = Ranks.from_environment()
     device = _device(cfg.device, ranks.local)
     if cfg.precision == "fp16" and device.type != "cuda":  # on a resume, the checkpoint's precision
@@ -123,8 +143,7 @@ def train(config: TrainConfig) -> TrainResult:
         run = _set_up(cfg, device, ranks)
         if state is not None:
             _restore(run, state)
-        for epoch in range(len(run.history), cfg.epochs):
-            _save(run, _epoch(run, epoch))
+        _epochs(run)
         if ranks.rank == 0 and run.history:
             _plot(run)
         if own_group:
@@ -135,15 +154,22 @@ def train(config: TrainConfig) -> TrainResult:
             dist.destroy_process_group()
 
 
-def _resume_options(cfg: TrainConfig) -> tuple[TrainConfig, dict | None]:
-    """With ``resume``: the checkpoint's state and its options, but for RESUME_OVERRIDES."""
+def _resume_options(config: TrainConfig, given: Iterable[str] | None) -> tuple[TrainConfig, dict | None]:
+    """The run's options, resolved; with ``resume``, the checkpoint's state and its options, but
+    for RESUME_OVERRIDES."""
+    cfg = config.resolved()
     if not cfg.resume:
         return cfg, None
     path = os.path.join(cfg.out, "checkpoint.pt")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"resume: no checkpoint at {path} (check out)")
-    state = load_checkpoint(path)
-    options = {**state["meta"]["config"], **{name: getattr(cfg, name) for name in RESUME_OVERRIDES}}
+        raise FileNotFoundError(f"resume: no checkpoint at {path} (is out the run's folder?)")
+    try:
+        state = load_checkpoint(path)
+    except ValueError as e:
+        raise ValueError(f"resume: {e}; move it away to train from the start") from e
+    saved = state["meta"]["config"]
+    check_resume_options(config, saved, given)
+    options = {**saved, **{name: getattr(cfg, name) for name in RESUME_OVERRIDES}}
     return TrainConfig.from_options(options).resolved(), state
 
 
@@ -287,6 +313,23 @@ def _check_finite(loss_sum: torch.Tensor, world: int) -> bool:
     return bool(bad.item())
 
 
+def _epochs(run: _Run) -> None:
+    """The remaining epochs, each followed by its checkpoint."""
+    try:
+        for epoch in range(len(run.history), run.cfg.epochs):
+            _save(run, _epoch(run, epoch))
+    except KeyboardInterrupt as e:
+        raise Interrupted(f"interrupted during epoch {len(run.history) + 1}: {_kept(run)}") from e
+
+
+def _kept(run: _Run) -> str:
+    """Where the run can continue from."""
+    if not run.history:
+        return "no checkpoint was written yet"
+    return (f"the checkpoint after epoch {run.history[-1]['epoch']} is intact at {run.checkpoint_path} "
+            "(continue with resume)")
+
+
 def _epoch(run: _Run, epoch: int) -> dict:
     """One epoch: train, make k consistent over the ranks, test; returns its metrics row."""
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -338,38 +381,45 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[torch.Tensor, int]:
 def _stop_if_not_finite(run: _Run, loss_sum: torch.Tensor, epoch: int, step: int) -> None:
     if not _check_finite(loss_sum, run.ranks.world):
         return
-    kept = (f"The last good checkpoint, after epoch {run.history[-1]['epoch']}, is kept at "
-            f"{run.checkpoint_path}" if run.history else "No checkpoint was written.")
     raise NonFiniteLoss(f"the loss became {loss_sum.item()} at epoch {epoch + 1}, step {step + 1}: "
-                        f"stopping (try a lower learning rate). " + kept)
+                        f"stopping (try a lower learning rate); {_kept(run)}")
 
 
 def _save(run: _Run, row: dict) -> None:
-    """Appends the epoch's row; rank 0 writes the checkpoint (every rank's trainer and RNG state)
-    and the metrics."""
-    run.history.append(row)
+    """Appends the epoch's row; rank 0 writes the checkpoint (every rank's trainer and RNG state),
+    then the metrics."""
     epoch, world = row["epoch"], run.ranks.world
     trainers, rngs = _all_gather(run.sgt.state_dict(), world), _all_gather(_rng_state(), world)
+    history = run.history + [row]
+    if run.ranks.rank == 0:
+        _write(run, f"the checkpoint of epoch {epoch}", lambda: save_checkpoint(run.checkpoint_path, {
+            "format": FORMAT, "meta": _meta(run, epoch, history), "model": run.model.state_dict(),
+            "optimizer": run.opt.state_dict(), "trainer": trainers, "scaler": run.scaler.state_dict(),
+            "rng": rngs, "epoch": epoch, "history": history,
+            "sampler": {"seed": run.cfg.seed, "next_epoch": epoch}}))
+    run.history = history
     if run.ranks.rank != 0:
         return
-    save_checkpoint(run.checkpoint_path, {
-        "format": FORMAT, "meta": _meta(run, epoch), "model": run.model.state_dict(),
-        "optimizer": run.opt.state_dict(), "trainer": trainers, "scaler": run.scaler.state_dict(),
-        "rng": rngs, "epoch": epoch, "history": run.history,
-        "sampler": {"seed": run.cfg.seed, "next_epoch": epoch}})
-    write_history(run.cfg.out, run.history, HISTORY_COLUMNS)
+    _write(run, f"the metrics of epoch {epoch}", lambda: write_history(run.cfg.out, history, HISTORY_COLUMNS))
     print(f"epoch {epoch}/{run.cfg.epochs}: train loss {row['train_loss']:.4f}, test acc "
           f"{100 * row['test_acc']:.2f}%, k min/median/max {row['k_min']:.0f}/{row['k_median']:.0f}/"
           f"{row['k_max']:.0f}, {row['time_s']:.1f}s", file=sys.stderr)
 
 
-def _meta(run: _Run, epoch: int) -> dict:
+def _write(run: _Run, what: str, write) -> None:
+    try:
+        write()
+    except OSError as e:  # a full or read-only disk: the writes are atomic, the last ones intact
+        raise CheckpointNotWritten(f"cannot write {what} into {run.cfg.out} ({e}): {_kept(run)}") from e
+
+
+def _meta(run: _Run, epoch: int, history: list[dict]) -> dict:
     cfg, b = run.cfg, run.bundle
     return {"dataset": cfg.dataset, "model": cfg.model, "method": cfg.method,
             "in_channels": b.in_channels, "num_classes": b.num_classes, "image_size": b.image_size,
             "mean": b.mean, "std": b.std, "kind": b.kind, "vocab_size": b.vocab_size,
             **run.sgt.k_summary(), "epoch": epoch,
-            "metrics": run.history[-1] if run.history else None, "config": cfg.options()}
+            "metrics": history[-1], "config": cfg.options()}
 
 
 def _plot(run: _Run) -> None:
