@@ -129,7 +129,7 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, cap
     assert _cli().main(FAST + ["--out", str(out), "--epochs", "3", "--resume"]) == 1
     err = capsys.readouterr().err
     assert "the loss became nan at epoch 2, step 1" in err
-    assert "last good checkpoint, after epoch 1" in err
+    assert "the checkpoint after epoch 1 is intact" in err
     assert (out / "checkpoint.pt").read_bytes() == before
     assert len(_rows(out)) == 1
 
