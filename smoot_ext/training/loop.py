@@ -124,6 +124,12 @@ class _Run:
     def checkpoint_path(self) -> str:
         return os.path.join(self.cfg.out, "checkpoint.pt")
 
+    @property
+    def test_model(self) -> torch.nn.Module:
+        """The model the test pass runs: as trained (compiled), but outside DDP (no gradient sync)."""
+        ddp = isinstance(self.run_model, torch.nn.parallel.DistributedDataParallel)
+        return self.run_model.module if ddp else self.run_model
+
 
 def train(config: TrainConfig, given: Iterable[str] | None = None) -> TrainResult:
     """Trains as ``config`` says (see the module docstring). ``given``: the options the caller
@@ -336,7 +342,7 @@ def _epoch(run: _Run, epoch: int) -> dict:
     sums, seen = _train_epoch(run, epoch)
     run.sgt.sync_k()
     totals = _all_sum(sums.tolist() + [seen], run.device, run.ranks.world)
-    test_loss, test_acc = test_loss_and_accuracy(run.sgt.inner, run.bundle.test, run.device,
+    test_loss, test_acc = test_loss_and_accuracy(run.test_model, run.bundle.test, run.device,
                                                  run.cfg.batch_size, run.ranks.rank, run.ranks.world)
     k = run.sgt.k_stats()
     return {"epoch": epoch + 1, "train_loss": totals[0] / totals[4], "train_ce": totals[1] / totals[4],
