@@ -1,6 +1,7 @@
 """The evaluation's tables (statistics, saliency methods, fills, units) drive what is computed and
 rendered, and its configs check themselves, naming the option, what was expected and what came."""
 import csv
+import math
 
 import captum.attr
 import numpy as np
@@ -145,8 +146,14 @@ def test_the_reproduction_plan():
     cfg = ReproduceConfig(training=["baseline", "smoot"], k_rounding=["floor", "trunc"], fills=["uniform", "road"],
                           num_test=0, ig_num_test=100, out="o")
     assert cfg.results.endswith("results")
-    assert cfg.runs() == [("baseline", "baseline", "floor"), ("smoot", "smoot", "floor"),
-                          ("smoot-trunc", "smoot", "trunc")]
+    assert [tuple(r[:3]) for r in cfg.runs()] == [("baseline", "baseline", "floor"), ("smoot", "smoot", "floor"),
+                                                 ("smoot-trunc", "smoot", "trunc")]
+    more = ReproduceConfig(training=["sgt", "smoot"], k_update=["percent", "units"], sgt_k=[0.2985, 0.6939])
+    assert [r.name for r in more.runs()] == ["sgt", "sgt-k0.2985", "sgt-k0.6939", "smoot", "smoot-percent"]
+    runs = {r.name: r for r in more.runs()}
+    assert runs["smoot-percent"].guided(None).k_update == "percent"
+    # The fixed k of each SGT run, in MNIST's units: the paper's SMOOT minimum and maximum.
+    assert [math.floor(runs[n].guided(None).k_init * 784) for n in ("sgt-k0.2985", "sgt-k0.6939")] == [234, 544]
     assert cfg.passes() == [(["saliency"], None), (["integrated_gradients"], 100)]
     assert cfg.orders("uniform", 0) == ["morf", "lerf", "random"] and cfg.orders("road", 0) == ["morf", "lerf"]
     ev = cfg.evaluation("uniform", 1)

@@ -10,6 +10,7 @@ from torch import nn
 import smoot_ext
 from smoot_ext.models import build_model
 from smoot_ext.training.guided import GuidedConfig, SaliencyGuidedTraining
+from smoot_ext.training.percent_k import PercentK
 from smoot_ext.training.saliency import input_gradient
 
 
@@ -139,6 +140,43 @@ def test_state_dict_round_trip_and_mismatch():
 def test_config_errors_name_the_option(change, message):
     with pytest.raises(ValueError, match=message):
         SaliencyGuidedTraining(_linear(), GuidedConfig(**change), num_samples=4, input_shape=(1, 8, 8))
+
+
+def test_percent_k_steps_by_mu_delta_percent_of_the_units_without_rounding():
+    model = _linear()
+    x, y = _batch()
+    index = torch.tensor([3, 17, 5, 0, 9, 11, 2, 8, 30, 31, 12, 14])
+    sgt = SaliencyGuidedTraining(model, GuidedConfig(method="smoot", k_update="percent", alpha=0.8),
+                                 num_samples=32, input_shape=(1, 8, 8), seed=5)
+    assert torch.equal(sgt.percent.value, torch.full((32,), 32.0, dtype=torch.float64)) and (sgt.k == 32).all()
+    sgt.percent.value = 32.0 + torch.rand(32, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 30 - 15
+    sgt.k = sgt.percent.value.round().long()
+    before, gen_state = sgt.percent.value.clone(), sgt.generator.get_state()
+
+    sgt.loss(x, y, index)
+
+    xm, _ = smoot_ext.mask(x, input_gradient(model, x, y), before[index].round().long(),
+                           generator=torch.Generator().set_state(gen_state))
+    p, q = F.softmax(model(x), 1).double(), F.softmax(model(xm), 1).double()
+    top = p.argsort(dim=1, descending=True, stable=True)[:, :5]
+    d = (q - p).gather(1, top)
+    delta = 0.8 * d[:, 0] + 0.2 * d[:, 1:].mean(1)
+    want = (before[index] + 64 / 100 * 10 * delta).clamp(0.2 * 64, 0.8 * 64)
+    torch.testing.assert_close(sgt.percent.value[index], want, rtol=0, atol=1e-6)
+    assert torch.equal(sgt.k[index], sgt.percent.value[index].round().long())
+    untouched = torch.ones(32, dtype=torch.bool)
+    untouched[index] = False
+    assert torch.equal(sgt.percent.value[untouched], before[untouched])
+
+
+def test_percent_k_adds_up_small_steps_and_clamps():
+    k = PercentK(torch.full((3,), 784), k_init=0.5, k_min=0.2, k_max=0.8)
+    for _ in range(10):  # mu * delta = 0.1 percent a step: whole-unit steps would floor each to 0
+        counts = k.step(torch.tensor([0]), torch.tensor([0.01]), mu=10.0)
+    assert k.value[0].item() == pytest.approx(392 + 10 * 0.784) and counts.tolist() == [400]
+    assert k.step(torch.tensor([1]), torch.tensor([float("nan")]), mu=10.0).tolist() == [157]  # 156.8: the floor
+    assert k.step(torch.tensor([2]), torch.tensor([1.0]), mu=100.0).tolist() == [627]  # 627.2: the ceiling
+    assert k.value[1].item() == pytest.approx(156.8) and k.value[2].item() == pytest.approx(627.2)
 
 
 def test_alpha_none_is_the_papers_default_and_a_given_alpha_is_used():

@@ -90,8 +90,9 @@ def _state(out):
     return load_checkpoint(str(out / "checkpoint.pt"))
 
 
-def test_resume_continues_bit_for_bit(tmp_path):
-    common = FAST + ["--subset", "300", "--test-subset", "100", "--batch-size", "32"]
+@pytest.mark.parametrize("k_update", ["units", "percent"])
+def test_resume_continues_bit_for_bit(tmp_path, k_update):
+    common = FAST + ["--subset", "300", "--test-subset", "100", "--batch-size", "32", "--k-update", k_update]
     assert _cli().main(common + ["--epochs", "2", "--out", str(tmp_path / "straight")]) == 0
     assert _cli().main(common + ["--epochs", "1", "--out", str(tmp_path / "split")]) == 0
     assert _cli().main(FAST + ["--epochs", "2", "--resume", "--out", str(tmp_path / "split")]) == 0
@@ -108,6 +109,9 @@ def test_resume_continues_bit_for_bit(tmp_path):
     # The mask generator's one home is the trainer object's state, not the RNG states.
     assert torch.equal(a["trainer"][0]["generator"], b["trainer"][0]["generator"])
     assert "mask_generator" not in a["rng"][0]
+    if k_update == "percent":  # the real-valued K, not only its counts
+        assert torch.equal(a["trainer"][0]["k_percent"], b["trainer"][0]["k_percent"])
+        assert not torch.equal(a["trainer"][0]["k_percent"], a["trainer"][0]["k"].double())
     sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
     assert all(torch.equal(sa[i]["square_avg"], sb[i]["square_avg"]) for i in sa)
     assert len(_rows(tmp_path / "split")) == 2

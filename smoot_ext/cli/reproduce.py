@@ -35,7 +35,7 @@ from ..models import MODELS
 from ..ops import UNITS
 from ..process import process_settings
 from ..study.experiment import IG, ReproduceConfig, reproduce
-from ..training.guided import TRAINING_METHODS
+from ..training.guided import K_UPDATES, TRAINING_METHODS
 from ..training.loop import TrainingStopped
 from . import run_command, stop_on_sigterm
 
@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
       help="training methods to compare (default: all three)")
     a("--k-rounding", nargs="+", default=["floor"], choices=ROUNDINGS,
       help="SMOOT's k step rounding, one SMOOT run per value (default: floor, the paper's formula)")
+    a("--k-update", nargs="+", default=["units"], choices=K_UPDATES,
+      help="SMOOT's K: units (one run per --k-rounding) and/or percent (one run, smoot-percent: a real-valued "
+           "percentage, smoot-train --help) (default: units)")
+    a("--sgt-k", nargs="+", type=float, default=[],
+      help="more SGT runs, each at this fixed k, a fraction of the units (run sgt-k<F>; k = floor(F * M), e.g. "
+           "0.2985 and 0.6939 for MNIST's 234 and 544 of 784)")
     a("--epochs", type=int, default=1, help="epochs per training run (default: %(default)s; the paper: 100)")
     a("--seeds", nargs="+", type=int, default=[0], help="training seeds, one run each (default: 0)")
     a("--subset", type=int, help="train on this many training samples (default: all)")

@@ -24,7 +24,7 @@ from ..data import DATASETS
 from ..models import MODELS
 from ..ops import BACKENDS, FILLS, UNITS
 from ..training.config import OPTIMIZERS, PRECISIONS, TrainConfig
-from ..training.guided import TRAINING_METHODS
+from ..training.guided import K_UPDATES, TRAINING_METHODS
 from ..training.loop import TrainingStopped, train
 from . import given_options, run_command, stop_on_sigterm
 
@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     a("--k-rounding", choices=ROUNDINGS, default=g.k_rounding,
       help="SMOOT's k step mu*delta rounded down (floor, the paper's formula) or toward zero (trunc) "
            "(default: %(default)s)")
+    a("--k-update", choices=K_UPDATES, default=g.k_update,
+      help="SMOOT's K in whole units, stepped by the rounded mu*delta (units), or as a real-valued percentage "
+           "of the units, stepped by mu*delta percent without rounding, the mask taking the nearest count "
+           "(percent) (default: %(default)s)")
     a("--unit", choices=UNITS, default=g.unit,
       help="mask pixels (of a sequence: time steps, tokens) or single features (default: %(default)s)")
     a("--fill", choices=FILLS, default=g.fill, help="masked value (default: %(default)s)")

@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -28,12 +29,26 @@ from ..evaluation.pipeline import run_evaluation
 from ..evaluation.results import ORDERS, RANDOM
 from ..provenance import machine
 from ..training.config import TrainConfig
-from ..training.guided import TRAINING_METHODS, GuidedConfig
+from ..training.guided import K_UPDATES, TRAINING_METHODS, GuidedConfig
 from ..training.loop import train
 from .comparison import compare
 from .records import add_scores, new_record, read_score_files, run_name, score_path, write_score_file
 
 IG = "integrated_gradients"  # the slow method, which may be scored on fewer images
+
+
+class Run(NamedTuple):
+    """One trained variant: its name (the score files' folder) and its step options."""
+    name: str
+    method: str
+    k_rounding: str = "floor"
+    k_update: str = "units"
+    k_init: float | None = None  # SGT at another fixed k (a fraction of M); None: GuidedConfig's
+
+    def guided(self, unit: str | None) -> GuidedConfig:
+        step = {"k_init": self.k_init} if self.k_init is not None else {}
+        return GuidedConfig(method=self.method, k_rounding=self.k_rounding, k_update=self.k_update, **step,
+                            **{"unit": unit} if unit else {})
 
 
 @dataclass
@@ -46,6 +61,8 @@ class ReproduceConfig:
     unit: str | None = None  # masked and removed: None: the trainer's (pixels, time steps, tokens)
     training: list[str] = field(default_factory=lambda: list(TRAINING_METHODS))
     k_rounding: list[str] = field(default_factory=lambda: ["floor"])
+    k_update: list[str] = field(default_factory=lambda: ["units"])
+    sgt_k: list[float] = field(default_factory=list)  # more SGT runs, each at this fixed k (fraction of M)
     epochs: int = 1
     seeds: list[int] = field(default_factory=lambda: [0])
     subset: int | None = None
@@ -67,6 +84,9 @@ class ReproduceConfig:
     def __post_init__(self):
         check_choices(self.training, TRAINING_METHODS, "training", "training method")
         check_choices(self.k_rounding, ROUNDINGS, "k_rounding", "rounding")
+        check_choices(self.k_update, K_UPDATES, "k_update", "k update")
+        if len(set(self.sgt_k)) != len(self.sgt_k) or not all(0 <= f <= 1 for f in self.sgt_k):
+            raise ValueError(f"sgt_k: expected distinct fractions of the units in [0, 1], got {self.sgt_k}")
         check_methods(self.methods)
         check_choices(self.fills, IMPUTATIONS, "fills", "fill")
         levels_from_percentages(self.percentages)
@@ -86,17 +106,28 @@ class ReproduceConfig:
         """The options given where the trainer and evaluation have defaults of their own."""
         return {name: v for name, v in (("model", self.model), ("unit", self.unit)) if v}
 
-    def train_config(self, method: str = "smoot", k_rounding: str = "floor", **run) -> TrainConfig:
-        """The trainer's options for one run (``run``: seed, out, resume)."""
-        step = GuidedConfig(method=method, k_rounding=k_rounding, **{"unit": self.unit} if self.unit else {})
-        return TrainConfig(guided=step, dataset=self.dataset, data_dir=self.data_dir, model=self.model,
-                           epochs=self.epochs, subset=self.subset, batch_size=self.batch_size, device=self.device,
-                           threads=self.threads, progress=self.progress, **run)
+    def train_config(self, run: Run | None = None, **options) -> TrainConfig:
+        """The trainer's options for one run (default: SMOOT's; ``options``: seed, out, resume)."""
+        run = run or Run("smoot", "smoot")
+        return TrainConfig(guided=run.guided(self.unit), dataset=self.dataset, data_dir=self.data_dir,
+                           model=self.model, epochs=self.epochs, subset=self.subset, batch_size=self.batch_size,
+                           device=self.device, threads=self.threads, progress=self.progress, **options)
 
-    def runs(self) -> list[tuple[str, str, str]]:
-        """(run name, method, k rounding) of every run, in ``training`` order."""
-        return [(run_name(method, rounding), method, rounding) for method in self.training
-                for rounding in (self.k_rounding if method == "smoot" else ["floor"])]
+    def runs(self) -> list[Run]:
+        """Every run, in ``training`` order: SMOOT once per k rounding (whole units) and once with
+        the percent K; SGT at its k, then at each ``sgt_k``."""
+        runs = []
+        for method in self.training:
+            if method == "smoot":
+                if "units" in self.k_update:
+                    runs += [Run(run_name(method, r), method, r) for r in self.k_rounding]
+                if "percent" in self.k_update:
+                    runs.append(Run(run_name(method, "floor", "percent"), method, k_update="percent"))
+            else:
+                runs.append(Run(method, method))
+            if method == "sgt":
+                runs += [Run(f"sgt-k{f:g}", method, k_init=f) for f in self.sgt_k]
+        return runs
 
     def passes(self) -> list[tuple[list[str], int | None]]:
         """(methods, number of test images or None for all): IG may get its own subset."""
@@ -145,17 +176,17 @@ def reproduce(config: ReproduceConfig) -> list[Path]:
     """Trains and scores every run and seed not done yet (none with ``compare_only``), then
     compares the finished ones; returns the comparison's files (summary.json, .csv, .md, figures)."""
     for seed in config.seeds:  # every run of a seed before the next seed: a partial result compares all runs
-        for run, method, rounding in config.runs():
-            path = score_path(config.results, run, seed)
+        for run in config.runs():
+            path = score_path(config.results, run.name, seed)
             if config.is_done(path):
-                print(f"== {run}, seed {seed}: done ({path})", file=sys.stderr)
+                print(f"== {run.name}, seed {seed}: done ({path})", file=sys.stderr)
             elif config.compare_only:
-                print(f"== {run}, seed {seed}: not done, left out", file=sys.stderr)
+                print(f"== {run.name}, seed {seed}: not done, left out", file=sys.stderr)
             else:
-                train_and_score(config, run, method, rounding, seed)
+                train_and_score(config, run, seed)
     found = read_score_files(config.results)
     found = {run: {s: rec for s, rec in sorted(found[run].items()) if s in config.seeds and config.matches(rec)}
-             for run, _, _ in config.runs() if run in found}
+             for run in (r.name for r in config.runs()) if run in found}
     found = {run: records for run, records in found.items() if records}
     if not found:
         raise ValueError(f"results: no finished score file in {config.results} for these settings")
@@ -171,13 +202,13 @@ def check_same_test_set(part: dict, history: list[dict], num_test: int | None, c
                          f"{trained:.2f}% when it was trained: the two test sets differ")
 
 
-def train_and_score(config: ReproduceConfig, run: str, method: str, rounding: str, seed: int) -> None:
+def train_and_score(config: ReproduceConfig, variant: Run, seed: int) -> None:
     """One run and seed: train (resuming its checkpoint), score, write its record."""
+    run = variant.name
     run_dir = os.path.join(config.out, run, f"seed{seed}")
     ckpt = os.path.join(run_dir, "checkpoint.pt")
     print(f"== training {run}, seed {seed} -> {run_dir}", file=sys.stderr)
-    history = train(config.train_config(method=method, k_rounding=rounding, seed=seed, out=run_dir,
-                                        resume=os.path.isfile(ckpt))).history
+    history = train(config.train_config(variant, seed=seed, out=run_dir, resume=os.path.isfile(ckpt))).history
     scores, figures = {}, {}
     t0, cpu0 = time.perf_counter(), time.process_time()
     for fill in config.fills:
@@ -192,7 +223,8 @@ def train_and_score(config: ReproduceConfig, run: str, method: str, rounding: st
             check_same_test_set(add_scores(scores, fill, results), history, num_test, ckpt)
             figures.update({Path(f).name: f for f in results["files"]["figures"] if "saliency_" in f})
     path = score_path(config.results, run, seed)
-    write_score_file(path, new_record(run=run, method=method, k_rounding=rounding, seed=seed, epochs=config.epochs,
+    write_score_file(path, new_record(run=run, method=variant.method, k_rounding=variant.k_rounding,
+                                      k_update=variant.k_update, k_init=variant.k_init, seed=seed, epochs=config.epochs,
                                       settings=config.settings(), history=history, scores=scores,
                                       machine={**machine(), "threads": torch.get_num_threads()},
                                       scoring={"time_s": time.perf_counter() - t0,

@@ -10,9 +10,12 @@ import json
 from pathlib import Path
 
 
-def run_name(method: str, k_rounding: str) -> str:
-    """A run's name: the training method, with ``-trunc`` for SMOOT with truncated k steps."""
-    return f"{method}-trunc" if method == "smoot" and k_rounding == "trunc" else method
+def run_name(method: str, k_rounding: str, k_update: str = "units") -> str:
+    """A run's name: the training method, with ``-trunc`` for SMOOT with truncated k steps and
+    ``-percent`` for SMOOT's real-valued percent K."""
+    if method != "smoot" or (k_rounding, k_update) == ("floor", "units"):
+        return method
+    return f"{method}-percent" if k_update == "percent" else f"{method}-trunc"
 
 
 def score_path(results: str | Path, run: str, seed: int) -> Path:
@@ -20,12 +23,14 @@ def score_path(results: str | Path, run: str, seed: int) -> Path:
 
 
 def new_record(*, run: str, method: str, k_rounding: str, seed: int, epochs: int, settings: dict,
-               history: list[dict], scores: dict, machine: dict, scoring: dict) -> dict:
+               history: list[dict], scores: dict, machine: dict, scoring: dict, k_update: str = "units",
+               k_init: float | None = None) -> dict:
     """A score record: the run, its training (method, k rounding, seed, epochs, per-epoch history
     with each epoch's wall and CPU seconds), the settings it was scored with, per fill its scores
     (``add_scores``), the machine it was scored on (``provenance.machine`` and the torch threads)
     and the scoring's wall and CPU seconds."""
-    return {"run": run, "method": method, "k_rounding": k_rounding, "seed": seed, "epochs": epochs,
+    return {"run": run, "method": method, "k_rounding": k_rounding, "k_update": k_update, "k_init": k_init,
+            "seed": seed, "epochs": epochs,
             "settings": settings, "history": history, "scores": scores, "machine": machine, "scoring": scoring}
 
 

@@ -67,9 +67,11 @@ import torch.nn.functional as F
 
 from ..checks import ROUNDINGS
 from ..ops import FILLS, UNITS, mask, num_units, update_k
+from .percent_k import PercentK, counts
 from .saliency import input_gradient, logits_and_input_gradient, trunk_and_input_gradient
 
 TRAINING_METHODS = ("baseline", "sgt", "smoot")
+K_UPDATES = ("units", "percent")  # SMOOT's K: whole units (the op's step) or a real-valued percentage
 DEFAULT_ALPHA = 0.95  # the paper's for MNIST-like data (0.8 for CIFAR-like data)
 
 
@@ -88,6 +90,8 @@ class GuidedConfig:
     mu: float = 10.0
     n: int = 5
     k_rounding: str = "floor"  # SMOOT's k step: "floor" (the paper's formula) or "trunc" (toward 0)
+    k_update: str = "units"    # SMOOT's K: whole units, stepped by the rounded mu*delta; "percent":
+    #                            a real-valued percentage (training/percent_k.py)
     backend: str = "auto"      # the ops backend (smoot_ext.ops.BACKENDS)
     shared_forward: bool = False  # saliency from the training forward (see the module docstring)
     reuse_trunk: bool = True   # one forward of a declared trunk for x (see the module docstring)
@@ -114,6 +118,8 @@ class GuidedConfig:
             raise ValueError(f"alpha: expected a weight in [0, 1], got {self.alpha}")
         if self.n < 1:
             raise ValueError(f"n: expected >= 1 (top-n classes), got {self.n}")
+        if self.k_update not in K_UPDATES:
+            raise ValueError(f"k_update: expected one of {', '.join(K_UPDATES)}, got {self.k_update!r}")
         if self.k_rounding not in ROUNDINGS:
             raise ValueError(f"k_rounding: expected one of {', '.join(ROUNDINGS)}, got {self.k_rounding!r}")
         if not math.isfinite(self.lam) or self.lam < 0:
@@ -187,11 +193,15 @@ class SaliencyGuidedTraining:
             own = self.lengths * (1 if config.unit == "pixel" else M // input_shape[0])
             self._own_k = {name: (getattr(config, name) * own.double()).floor().long()
                            for name in ("k_init", "k_min", "k_max")}
-        self.k = None
+        self.k, self.percent = None, None
         if config.method == "smoot":
             self.k = (self._own_k["k_init"].clone() if self.lengths is not None else
                       torch.full((num_samples,), self.k_init, dtype=torch.int64, device=device))
             self._touched = torch.zeros(num_samples, dtype=torch.bool, device=device)
+            if config.k_update == "percent":
+                units = own if self.lengths is not None else torch.full((num_samples,), M, device=device)
+                self.percent = PercentK(units, config.k_init, config.k_min, config.k_max)
+                self.k = counts(self.percent.value)
 
     @property
     def method(self) -> str:
@@ -248,10 +258,12 @@ class SaliencyGuidedTraining:
         clamp to [0, M] first, which those bounds lie inside, so the result is the same)."""
         cfg = self.config
         per_sample = self.lengths is not None
-        k_new, _ = update_k(logits, logits_masked, k, alpha=self.alpha, mu=cfg.mu, n=cfg.n,
-                            kmin=0 if per_sample else self.kmin,
-                            kmax=self.num_units if per_sample else self.kmax,
-                            rounding=cfg.k_rounding, backend=cfg.backend)
+        k_new, delta = update_k(logits, logits_masked, k, alpha=self.alpha, mu=cfg.mu, n=cfg.n,
+                                kmin=0 if per_sample else self.kmin,
+                                kmax=self.num_units if per_sample else self.kmax,
+                                rounding=cfg.k_rounding, backend=cfg.backend)
+        if self.percent is not None:
+            return self.percent.step(index, delta, cfg.mu)
         if per_sample:
             k_new = k_new.clamp(self._own_k["k_min"][index], self._own_k["k_max"][index])
         return k_new
@@ -274,6 +286,11 @@ class SaliencyGuidedTraining:
             dist.all_reduce(total)
             dist.all_reduce(count)
             self.k = torch.where(count > 0, total // count.clamp(min=1), self.k)
+            if self.percent is not None:  # the real K likewise; the counts follow from it
+                real = torch.where(self._touched, self.percent.value, 0.0)
+                dist.all_reduce(real)
+                self.percent.value = torch.where(count > 0, real / count.clamp(min=1), self.percent.value)
+                self.k = counts(self.percent.value)
         self._touched.zero_()
 
     def to(self, device) -> SaliencyGuidedTraining:
@@ -284,6 +301,8 @@ class SaliencyGuidedTraining:
         if self.lengths is not None:
             self.lengths = self.lengths.to(device)
             self._own_k = {name: k.to(device) for name, k in self._own_k.items()}
+        if self.percent is not None:
+            self.percent.to(device)
         return self
 
     def k_stats(self) -> dict:
@@ -306,20 +325,25 @@ class SaliencyGuidedTraining:
                 "k_stats": self.k_stats(), "k": None if self.k is None else self.k.cpu().clone()}
 
     def state_dict(self) -> dict:
-        """Everything a resumed run needs of this object: the k vector and the mask generator."""
+        """Everything a resumed run needs of this object: the k vector (and, with
+        ``k_update="percent"``, the real-valued K) and the mask generator."""
         return {"config": asdict(self.config), "num_units": self.num_units,
                 "k": None if self.k is None else self.k.cpu(),
+                "k_percent": None if self.percent is None else self.percent.value.cpu(),
                 "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        if state["config"]["method"] != self.method or state["num_units"] != self.num_units:
-            raise ValueError(f"state_dict: saved for method {state['config']['method']!r} with "
-                             f"M={state['num_units']}, this object has method {self.method!r} "
-                             f"with M={self.num_units}")
+        saved = (state["config"]["method"], state["config"].get("k_update", "units"), state["num_units"])
+        if saved != (self.method, self.config.k_update, self.num_units):
+            raise ValueError(f"state_dict: saved for method {saved[0]!r}, k_update {saved[1]!r} with "
+                             f"M={saved[2]}, this object has method {self.method!r}, k_update "
+                             f"{self.config.k_update!r} with M={self.num_units}")
         if self.k is not None:
             if state["k"].shape != self.k.shape:
                 raise ValueError(f"state_dict: k vector of {state['k'].shape[0]} samples, this "
                                  f"object has {self.k.shape[0]}")
             self.k = state["k"].to(device=self.k.device, dtype=self.k.dtype)
             self._touched.zero_()
+        if self.percent is not None:
+            self.percent.value = state["k_percent"].to(device=self.percent.value.device, dtype=torch.float64)
         self.generator.set_state(state["generator"])
