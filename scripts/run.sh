@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The main job: install (scripts/install.sh), train SMOOT on scikit-learn's digits (shipped, no
-# network), then evaluate its saliency into a report. Extra arguments go to train.py.
+# The main job: install (scripts/install.sh), train plain, SGT and SMOOT on scikit-learn's digits
+# (shipped, no network), then evaluate the three side by side into one report (maps, removal
+# curves, scores with paired intervals). Extra arguments go to each train.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh train,eval
 . "${SMOOT_VENV:-.venv}/bin/activate"
-OUT=runs/digits-smoot
-python python/train.py --dataset digits --method smoot --out "$OUT" "$@"
-python python/evaluate.py --checkpoints "smoot=$OUT/checkpoint.pt" --dataset digits \
-    --methods saliency integrated_gradients --out "$OUT/report"
-echo "metrics: $OUT/metrics.csv  plots: $OUT/*.png  report: $OUT/report/report.md"
+OUT=runs/digits
+for method in baseline sgt smoot; do
+    python python/train.py --dataset digits --method "$method" --out "$OUT/$method" "$@"
+done
+python python/evaluate.py --checkpoints baseline="$OUT/baseline/checkpoint.pt" sgt="$OUT/sgt/checkpoint.pt" \
+    smoot="$OUT/smoot/checkpoint.pt" --dataset digits --methods saliency integrated_gradients \
+    --out "$OUT/report"
+echo "metrics: $OUT/<method>/metrics.csv  plots: $OUT/<method>/*.png  report: $OUT/report/report.md"
