@@ -11,6 +11,7 @@ Where each concept lives (one home each):
   recorded along them: ``results.METRICS``; the statistics (AUCs, SRG, ERASER's
   comprehensiveness and sufficiency): ``results.STATISTICS``;
 - localisation against known regions: ``localization.LOCALISATION``;
+- the official SGT code's MoRF accuracy (the SMOOT paper's Table 2 protocol): ``sgt_morf``;
 - intervals (bootstrap, t, Welch) and their one ``mean [lo, hi]`` wording: ``statistics``;
 - one evaluation's options: ``config.EvalConfig``; scoring: ``runner``; summary: ``summary``;
   files: ``report`` and ``plots`` (render only); checkpoints to report: ``pipeline``.
