@@ -7,8 +7,19 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh train,eval
 . "${SMOOT_VENV:-.venv}/bin/activate"
 OUT=runs/digits
-for method in baseline sgt smoot; do
-    python python/train.py --dataset digits --method "$method" --out "$OUT/$method" "$@"
+# The three runs side by side: each takes one thread on digits (smoot-train's default there).
+methods=(baseline sgt smoot)
+pids=()
+for method in "${methods[@]}"; do
+    mkdir -p "$OUT/$method"
+    python python/train.py --dataset digits --method "$method" --no-progress --out "$OUT/$method" "$@" \
+        > "$OUT/$method/train.log" 2>&1 &
+    pids+=("$!")
+done
+for i in "${!methods[@]}"; do
+    method=${methods[$i]}
+    wait "${pids[$i]}" || { tail -n 20 "$OUT/$method/train.log"; echo "training $method failed" >&2; exit 1; }
+    echo "$method: $(tail -n 1 "$OUT/$method/train.log")"
 done
 python python/evaluate.py --checkpoints baseline="$OUT/baseline/checkpoint.pt" sgt="$OUT/sgt/checkpoint.pt" \
     smoot="$OUT/smoot/checkpoint.pt" --dataset digits --methods saliency integrated_gradients \
