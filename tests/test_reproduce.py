@@ -154,7 +154,9 @@ def test_compare_only_needs_no_captum_and_gives_the_committed_summary(tmp_path):
         (tmp_path / path.parent.name).mkdir(exist_ok=True)
         shutil.copyfile(path, tmp_path / path.parent.name / path.name)
     argv = ["--compare-only", "--dataset", "synthetic", "--epochs", "10", "--seeds", "0", "1", "2", "3", "4",
-            "--k-rounding", "floor", "trunc", "--num-test", "0", "--results", str(tmp_path), "--out", str(tmp_path)]
+            "--k-rounding", "floor", "trunc", "--k-update", "units", "percent",
+            "--sgt-k", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8",
+            "--num-test", "0", "--results", str(tmp_path), "--out", str(tmp_path)]
     code = ("import sys; sys.modules['captum'] = None; from smoot_ext.cli.reproduce import main; "
             f"sys.exit(main({argv!r}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
