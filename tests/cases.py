@@ -98,14 +98,17 @@ def ulp_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def assert_matches_reference(out, masked, x, score, k, *, abs=True, fill="uniform", value=0.0,
-                             seed=0, offset=0, real_units=None):
+                             seed=0, offset=0, real_units=None, ref=None):
     """A backend's (out, mask) for (x, score, k) equals the reference's, as docs/SPEC.md demands:
     mask and kept values bit for bit, uniform/constant fills within 1 ulp, mean within 1e-5.
-    With ``real_units`` (B,), the reference is SPEC's Padding (reference.mask_padded)."""
+    With ``real_units`` (B,), the reference is SPEC's Padding (reference.mask_padded); ``ref``,
+    the reference's (out, mask) for these arguments where the caller has it already."""
     x, score, k = x.cpu(), score.cpu(), k.cpu()
     out, masked = out.cpu(), masked.cpu()
     kw = dict(abs=abs, fill=fill, value=value, seed=seed, offset=offset)
-    if real_units is None:
+    if ref is not None:
+        ref_out, ref_mask = (t.cpu() for t in ref)
+    elif real_units is None:
         ref_out, ref_mask = reference.mask(x, score, k, **kw)
     else:
         ref_out, ref_mask = reference.mask_padded(x, score, k, real_units.cpu(), **kw)

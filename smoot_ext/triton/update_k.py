@@ -87,6 +87,7 @@ def launch(logits: torch.Tensor, logits_masked: torch.Tensor, k: torch.Tensor, *
     """The op's body."""
     B, C = checks.check_update_k(logits, logits_masked, k, alpha=alpha, mu=mu, n=n, kmin=kmin,
                                  kmax=kmax, rounding=rounding)
+    k = k.contiguous()  # the kernel reads k[b] at b: a strided or expanded k would give other rows'
     k_new = torch.empty_like(k)
     delta = torch.empty((B,), dtype=torch.float32, device=logits.device)
     if B:
