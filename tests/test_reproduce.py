@@ -1,5 +1,5 @@
-"""smoot-reproduce (smoot_ext.cli.reproduce, smoot_ext.evaluation.experiment) and the comparison
-over seeds it writes (smoot_ext.evaluation.seeds): intervals, pairing by seed, resumable score files."""
+"""smoot-reproduce (smoot_ext.cli.reproduce, smoot_ext.study.experiment) and the comparison
+over seeds it writes (smoot_ext.study.records and .comparison): intervals, pairing by seed, resumable score files."""
 import json
 import math
 import os

@@ -4,7 +4,7 @@
 still classified right and its true-class probability at every level. Every reported number is
 a mean over images of a per-image value; ``STATISTICS`` lists them. Adding a statistic is one
 ``Statistic`` entry there: ``summary`` computes it (with its intervals and paired differences),
-and ``report``, ``seeds`` and ``plots`` render it under its heading.
+and ``report``, ``plots`` and the study's comparison over seeds render it under its heading.
 """
 from __future__ import annotations
 
