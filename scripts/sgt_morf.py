@@ -20,14 +20,17 @@ from smoot_ext.evaluation.statistics import t_interval
 from smoot_ext.training.checkpoint import load_model
 
 
-def score(paths: list[str], data_dir: str | None, num_test: int | None) -> dict:
-    """Per checkpoint its MoRF and chance curves; the mean over checkpoints with its t interval."""
+def score(paths: list[str], data_dir: str | None, num_test: int | None, test_sets: dict) -> dict:
+    """Per checkpoint its MoRF and chance curves; the mean over checkpoints with its t interval.
+    ``test_sets`` caches each (dataset, folder)'s test set over the calls."""
     curves, chance = [], []
     for path in tqdm(paths, desc="checkpoints", file=sys.stderr):
         model, meta = load_model(path)
-        test = load_dataset(meta["dataset"], data_dir or meta["config"].get("data_dir")).test
-        if num_test:
-            test = test.subset(num_test, 0)
+        where = (meta["dataset"], data_dir or meta["config"].get("data_dir"))
+        if where not in test_sets:
+            test = load_dataset(*where).test
+            test_sets[where] = test.subset(num_test, 0) if num_test else test
+        test = test_sets[where]
         curves.append(morf_accuracy(model, test.inputs, test.labels))
         chance.append(random_morf_accuracy(model, test.inputs, test.labels))
     out = {"checkpoints": paths, "curves": curves, "chance": chance}
@@ -49,12 +52,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="writes <out>.json and <out>.csv")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    models = {}
+    models, test_sets = {}, {}
     for spec in args.checkpoints:
         name, sep, paths = spec.partition("=")
         if not sep or not paths:
             p.error(f"--checkpoints: expected NAME=PATH[,PATH...], got {spec!r}")
-        models[name] = score(paths.split(","), args.data_dir, args.num_test)
+        models[name] = score(paths.split(","), args.data_dir, args.num_test, test_sets)
     result = {"protocol": "saliency_guided_training maskedAcc_MNIST.py: Grad, trueMask", "drops": list(SGT_DROPS),
               "models": models}
     with open(args.out + ".json", "w") as f:

@@ -395,13 +395,13 @@ def _save(run: _Run, row: dict) -> None:
     """Appends the epoch's row; rank 0 writes the checkpoint (every rank's trainer and RNG state),
     then the metrics."""
     epoch, world = row["epoch"], run.ranks.world
-    trainers, rngs = _all_gather(run.sgt.state_dict(), world), _all_gather(_rng_state(), world)
+    trainers, rngs = zip(*_all_gather((run.sgt.state_dict(), _rng_state()), world))  # one exchange
     history = run.history + [row]
     if run.ranks.rank == 0:
         _write(run, f"the checkpoint of epoch {epoch}", lambda: save_checkpoint(run.checkpoint_path, {
             "format": FORMAT, "meta": _meta(run, epoch, history), "model": run.model.state_dict(),
-            "optimizer": run.opt.state_dict(), "trainer": trainers, "scaler": run.scaler.state_dict(),
-            "rng": rngs, "epoch": epoch, "history": history,
+            "optimizer": run.opt.state_dict(), "trainer": list(trainers), "scaler": run.scaler.state_dict(),
+            "rng": list(rngs), "epoch": epoch, "history": history,
             "sampler": {"seed": run.cfg.seed, "next_epoch": epoch}}))
     run.history = history
     if run.ranks.rank != 0:
