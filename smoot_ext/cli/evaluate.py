@@ -39,7 +39,8 @@ from ..evaluation import (
     levels_from_percentages,
 )
 from ..evaluation.imputation import ROAD_NOISE
-from ..evaluation.pipeline import run_evaluation
+from ..evaluation.perturbation import FORWARD_BYTES, MAX_FORWARD_BATCH
+from ..evaluation.pipeline import phases, run_evaluation
 from ..evaluation.statistics import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
 from ..process import process_settings
 from . import run_command
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     a("--num-test", type=int, default=1000,
       help="test images, a seeded random subset; 0 = the whole test set (default 1000)")
     a("--batch-size", type=int, default=250, help="images per attribution batch (default 250)")
+    a("--forward-batch", type=int, default=None,
+      help="perturbed inputs per forward pass of the removal curves (default: as many as fill "
+           f"{FORWARD_BYTES // 1024} KiB, at most {MAX_FORWARD_BATCH}; another batch can move the scores in "
+           "their last bits: CPU kernels round differently at other batch sizes)")
     a("--ig-steps", type=int, default=AttributionConfig.ig_steps,
       help=f"IntegratedGradients steps (default {AttributionConfig.ig_steps})")
     a("--nt-samples", type=int, default=AttributionConfig.nt_samples, help="SmoothGrad samples")
@@ -98,7 +103,8 @@ def config_from(args) -> EvalConfig:
     return EvalConfig(
         methods=args.methods, levels=levels, orders=args.orders, fill=args.fill, fill_value=args.fill_value,
         road_noise=args.road_noise, unit=args.unit, abs=not args.signed, seed=args.seed,
-        num_test=args.num_test or None, batch_size=args.batch_size, grid_images=args.grid_images,
+        num_test=args.num_test or None, batch_size=args.batch_size, forward_batch=args.forward_batch,
+        grid_images=args.grid_images,
         bootstrap=args.bootstrap, confidence=args.confidence, progress=args.progress,
         attribution=AttributionConfig(ig_steps=args.ig_steps, nt_samples=args.nt_samples,
                                       shap_samples=args.shap_samples))
@@ -115,5 +121,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     t = results["timing"]
     print(f"evaluated {sum(e['checkpoints'] for e in results['models'].values())} checkpoint(s) on "
           f"{results['num_test']} images in {t['wall_s']:.1f} s wall, {t['cpu_s']:.1f} s CPU ({t['threads']} threads)")
+    print("time by phase: " + ", ".join(f"{name} {s:.2f} s" for name, s in phases(t).items()))
     print(f"report: {results['files']['markdown']}")
     return 0

@@ -34,7 +34,7 @@ class EvalConfig:
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
     bootstrap: int = DEFAULT_RESAMPLES  # bootstrap resamples of the test images
     confidence: float = DEFAULT_CONFIDENCE
-    forward_batch: int = 1024  # images per forward pass of the removal curves
+    forward_batch: int | None = None  # inputs per forward pass of the removal curves; None: by their size
     progress: bool = True
 
     def __post_init__(self):
@@ -48,10 +48,10 @@ class EvalConfig:
         self.imputation  # noqa: B018  (validates the fill's parameters now, not mid-run)
         check_bootstrap(self.bootstrap, self.confidence)
         check_unit(self.unit)
-        counts = [("batch_size", self.batch_size), ("grid_images", self.grid_images),
-                  ("forward_batch", self.forward_batch)]
-        if self.num_test is not None:  # None: the whole test set
-            counts.append(("num_test", self.num_test))
+        counts = [("batch_size", self.batch_size), ("grid_images", self.grid_images)]
+        # None: the whole test set; the forward batch by the inputs' size (perturbation.default_forward_batch)
+        counts += [(option, v) for option, v in (("num_test", self.num_test), ("forward_batch", self.forward_batch))
+                   if v is not None]
         for option, v in counts:
             check_count(option, v)
         check_count("seed", self.seed, least=0)  # the fill seeds derive from it (numpy's SeedSequence)

@@ -88,21 +88,47 @@ def ranking(scores: torch.Tensor, order: str) -> torch.Tensor:
     return -scores if order == "morf" else scores
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def outcome(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(correct bool, softmax probability of the true class float32), one per row."""
     prob = torch.softmax(logits.float(), dim=1).gather(1, y.view(-1, 1)).squeeze(1)
     return logits.argmax(dim=1) == y, prob
 
 
-@torch.no_grad()
-def forward(model: torch.nn.Module, x: torch.Tensor, batch: int, lengths: torch.Tensor | None = None) -> torch.Tensor:
+# Inputs per forward pass of the removal curves: a batch whose inputs fill about this many bytes
+# (benchmarks/eval_vs_quantus.py's floor sweep times the batches).
+FORWARD_BYTES = 256 * 1024
+MAX_FORWARD_BATCH = 1024
+
+
+def default_forward_batch(x: torch.Tensor) -> int:
+    """The forward batch for inputs like ``x`` (a batch): ``FORWARD_BYTES`` of them, at least 16.
+    A size in bytes, not a timed calibration, so the same inputs are always forwarded in the same
+    batches (a kernel may round differently at another batch size) and scores repeat bit for bit."""
+    per_input = max(1, x[0].numel() * x.element_size())
+    return max(16, min(MAX_FORWARD_BATCH, FORWARD_BYTES // per_input))
+
+
+def prepare_model(model: torch.nn.Module, device) -> torch.nn.Module:
+    """Channels-last weights on the CPU: oneDNN's convolutions then skip the layout conversion of
+    every call and take their faster NHWC kernels (benchmarks/eval_throughput.py measures it); the
+    NCHW inputs stay as they are (a convolution follows its weight's layout)."""
+    if torch.device(device).type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+@torch.inference_mode()
+def forward(model: torch.nn.Module, x: torch.Tensor, batch: int | None = None,
+            lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """The model's logits for ``x`` in batches of ``batch`` inputs (None: ``default_forward_batch``)."""
+    batch = batch or default_forward_batch(x)
     if lengths is None:
         return torch.cat([model(x[i:i + batch]) for i in range(0, x.shape[0], batch)])
     return torch.cat([model(x[i:i + batch], lengths=lengths[i:i + batch]) for i in range(0, x.shape[0], batch)])
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def removal_curves(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -115,7 +141,7 @@ def removal_curves(
     unit: str = "pixel",
     seed: int = 0,
     clean_logits: torch.Tensor | None = None,
-    forward_batch: int = 1024,
+    forward_batch: int | None = None,
     timing: dict | None = None,
     lengths: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,7 +149,8 @@ def removal_curves(
     one column per level, for units ranked by ``scores`` (B, M) in ``order`` (for "random",
     ``scores`` are the random scores). ``seed`` fixes the fill's random draws; passing the same
     seed for every model and method gives them the same draws (common random numbers, so paired
-    differences carry less noise). ``clean_logits`` saves the forward pass of level 0. ``timing``,
+    differences carry less noise). ``clean_logits`` saves the forward pass of level 0.
+    ``forward_batch``: inputs per forward pass (None: ``default_forward_batch``). ``timing``,
     if given, accumulates the seconds spent removing ("mask_s") and scoring ("forward_s")."""
     check_orders([order])
     u = check_unit(unit, "unit")

@@ -7,6 +7,7 @@ written into a staging folder that replaces ``out`` only when complete.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 from dataclasses import asdict
@@ -16,6 +17,7 @@ import torch
 
 from .config import EvalConfig
 from .output import check_output_folder, staged_folder
+from .perturbation import prepare_model
 from .plots import plot_removal_curves, plot_saliency_grid
 from .report import write_report
 from .runner import evaluate_checkpoints, model_input
@@ -145,7 +147,7 @@ def run_evaluation(checkpoints: list[str], config: EvalConfig, *, out: str, data
     config = copy.copy(sequence_unit(config, bundle.kind))  # the data's own values below; the caller's stays
     # Black (raw 0) in the data's normalised units, per channel: the constant fill and the baseline.
     config.background = tuple((0.0 - m) / s for m, s in zip(bundle.mean, bundle.std))
-    models = {name: [_fast_layout(model, device) for model, _, _ in runs] for name, runs in loaded.items()}
+    models = {name: [prepare_model(model, device) for model, _, _ in runs] for name, runs in loaded.items()}
     # The range of what is removed: for text the first model's embeddings (token ids have no scale).
     xs = model_input(next(iter(models.values()))[0], x.to(device))
     config.data_range = float(xs.max() - xs.min())
@@ -171,20 +173,25 @@ def run_evaluation(checkpoints: list[str], config: EvalConfig, *, out: str, data
     t2 = time.perf_counter()
     with staged_folder(out) as stage:
         figures = plot_removal_curves(results, stage) + plot_saliency_grid(maps, stage)
+        t3 = time.perf_counter()
         written = write_report(results, per_image, stage, figures)
-    timing["report_s"] = time.perf_counter() - t2  # after results.json was written: only in the returned dict
+    # After results.json was written: in the returned dict and timing.json.
+    timing.update(plots_s=t3 - t2, report_s=time.perf_counter() - t3)
+    (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
     results["files"] = {k: str(out / p.name) for k, p in written.items()}
     results["files"]["figures"] = [str(out / p.name) for p in figures]
     return results
 
 
-def _fast_layout(model: torch.nn.Module, device) -> torch.nn.Module:
-    """Channels-last weights on the CPU: oneDNN's convolutions then skip the layout conversion of
-    every call and take their faster NHWC kernels (benchmarks/eval_throughput.py measures it); the
-    NCHW inputs stay as they are (a convolution follows its weight's layout)."""
-    if torch.device(device).type == "cpu":
-        model = model.to(memory_format=torch.channels_last)
-    return model
+def phases(timing: dict) -> dict[str, float]:
+    """The evaluation's wall time by phase, in seconds, in the order they run; "scoring: other"
+    is the rest of the scoring loop (localisation, moving batches)."""
+    out = {"loading": timing["loading_s"], "clean forward": timing["clean_s"]}
+    out.update({f"attribution: {m}": s for m, s in timing["attribution_s"].items()})
+    out.update({"removal: masking": timing["mask_s"], "removal: forwards": timing["forward_s"]})
+    out["scoring: other"] = timing["scoring_s"] - sum(v for k, v in out.items() if k != "loading")
+    out.update({"bootstrap": timing["statistics_s"], "plots": timing["plots_s"], "report": timing["report_s"]})
+    return out
 
 
 def _info(meta: dict, path: str) -> dict:
