@@ -21,10 +21,13 @@ Public API (stable):
   real dataset is: ``seed`` chooses subsets only, so models trained with different seeds learn,
   and are scored on, the same task.
 
-- ``"ts-middle"``, ``"ts-small-middle"``, ``"ts-moving-middle"``, ``"ts-rare-time"``,
-  ``"ts-moving-rare-time"``, ``"ts-rare-feature"``, ``"ts-moving-rare-feature"``: the time-series
-  benchmark of Ismail et al. 2020 (:mod:`.series`), (N, 50 steps, 50 features) float, 2 classes,
-  the box as ``masks`` (N, T, F); generated in process from a fixed seed.
+- ``"ts-<shape>"`` and ``"ts-<shape>-<process>"``: the time-series benchmark of Ismail et al.
+  2020 (:mod:`.series`), (N, 50 steps, 50 features) float, 2 classes, the box as ``masks``
+  (N, T, F). Shapes: middle, small-middle, rare-time, rare-feature, their moving-* variants,
+  positional-time, positional-feature; ``ts-<shape>`` is on i.i.d. Gaussian noise (their "Box"),
+  ``-<process>`` on harmonic, gp, pseudo-periodic, ar, car or narma (:mod:`.processes`, their
+  timesynth settings). Generated in process, each variant from its own fixed seed; 1000 training
+  and 500 test samples, every element min-max scaled by the training set's range.
 - ``"text-rationale"``: synthetic text whose label is set by a few signal tokens among
   distractors (:mod:`.text`), token ids (N, 40) padded with 0, ``lengths`` (N,) the real token
   counts, the signal positions as ``masks`` (N, T).
