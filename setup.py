@@ -110,7 +110,7 @@ WITH_CUDA, WHY_NO_CUDA = _cuda_plan()
 if WITH_CUDA:
     os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
 
-TRAIN = ["torchvision", "timm", "tqdm", "matplotlib", "scikit-learn"]
+TRAIN = ["torchvision", "timm", "tqdm", "matplotlib", "scikit-learn", "scipy", "threadpoolctl"]
 EVAL = TRAIN + ["captum"]
 TEST = ["pytest", "pytest-xdist", "hypothesis", "scipy", "ruff"]
 LIGHTNING = ["lightning>=2,<3"]

@@ -288,7 +288,8 @@ def test_bad_levels_are_named(bad):
 
 @pytest.mark.parametrize("option, kwargs", [("fill", {"fill": "zeros"}), ("orders", {"orders": ["morf", "up"]}),
                                             ("orders", {"orders": []}), ("road_noise", {"road_noise": -1.0}),
-                                            ("bootstrap", {"bootstrap": 0}), ("confidence", {"confidence": 1.0})])
+                                            ("bootstrap", {"bootstrap": 0}), ("confidence", {"confidence": 1.0}),
+                                            ("forward_batch", {"forward_batch": 0})])
 def test_bad_options_are_named(option, kwargs):
     with pytest.raises(ValueError, match=f"^{option}:"):
         EvalConfig(**kwargs)

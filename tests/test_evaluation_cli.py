@@ -105,6 +105,23 @@ def test_cli_writes_the_report(tmp_path, trained):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
 
 
+def test_the_forward_batch_is_taken_and_the_time_is_written_by_phase(tmp_path, trained, capsys):
+    out = tmp_path / "eval"
+    argv = ["--checkpoints", trained[("smoot", 0)], *FAST, "--methods", "saliency", "--forward-batch", "7"]
+    assert _run([*argv, "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["config"]["forward_batch"] == 7
+    timing = json.loads((out / "timing.json").read_text())
+    phases = pipeline.phases(timing)
+    assert list(phases) == ["loading", "clean forward", "attribution: saliency", "removal: masking",
+                            "removal: forwards", "scoring: other", "bootstrap", "plots", "report"]
+    assert all(v >= 0 for v in phases.values()) and timing["plots_s"] > 0 and timing["report_s"] > 0
+    # The scoring's parts add up to the scoring: "scoring: other" is what is left, never negative.
+    assert sum(phases[k] for k in list(phases)[1:6]) == pytest.approx(timing["scoring_s"])
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("time by phase: "))
+    assert len(re.findall(r"\d s(,|$)", line)) == len(phases)
+
+
 def test_per_image_files_reproduce_the_summary(tmp_path, trained):
     """Any statistic can be recomputed from per_image.npz; per_image.csv holds the per-image AUCs."""
     out = tmp_path / "eval"
@@ -197,6 +214,7 @@ def _wrong_shape(tmp_path):
     (None, ["--ig-steps", "0"], r"--ig-steps"),
     (None, ["--grid-images", "0"], r"--grid-images"),
     (None, ["--bootstrap", "0"], r"--bootstrap"),
+    (None, ["--forward-batch", "0"], r"--forward-batch: expected an integer >= 1, got 0"),
     (None, ["--fill", "constant", "--fill-value", "1", "2"],
      r"--fill-value: expected 1 value or one per channel \(1\)"),
 ])

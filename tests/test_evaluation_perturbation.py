@@ -18,6 +18,7 @@ from smoot_ext.evaluation import (
     unit_scores,
 )
 from smoot_ext.evaluation.imputation import Imputation
+from smoot_ext.evaluation.perturbation import FORWARD_BYTES, MAX_FORWARD_BATCH, default_forward_batch
 
 LEVELS = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9]
 
@@ -164,3 +165,17 @@ def test_curves_on_the_gpu_match_the_cpu(batch, fill):
                          imputation=imputation, seed=2)
     assert torch.equal(gpu[0].cpu(), cpu[0])
     torch.testing.assert_close(gpu[1].cpu(), cpu[1], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("shape, dtype", [((1, 8, 8), torch.float32), ((1, 28, 28), torch.float32),
+                                          ((1, 28, 28), torch.float64), ((3, 224, 224), torch.float32),
+                                          ((2,), torch.float32), ((50, 50), torch.float32)])
+def test_the_default_forward_batch_holds_a_fixed_number_of_bytes(shape, dtype):
+    x = torch.zeros(3, *shape, dtype=dtype)
+    per_input = x[0].numel() * x.element_size()
+    want = FORWARD_BYTES // per_input
+    got = default_forward_batch(x)
+    assert got == max(16, min(MAX_FORWARD_BATCH, want))
+    assert 16 <= got <= MAX_FORWARD_BATCH
+    if 16 < want < MAX_FORWARD_BATCH:
+        assert got * per_input <= FORWARD_BYTES < (got + 1) * per_input

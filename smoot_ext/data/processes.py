@@ -26,8 +26,6 @@ timesynth makes; :func:`background` draws them from a numpy ``Generator``.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
-from threadpoolctl import threadpool_limits
 
 STOP_TIME = 20.0
 NOISE_SD = 0.3
@@ -56,6 +54,8 @@ def matern(times: np.ndarray, nu: float = 1.5, lengthscale: float = 1.0, varianc
     """Covariance (..., T, T) of the Matern kernel at ``times`` (..., T), in timesynth's Bessel
     form and operation order: the covariance is nearly singular, so a change in the last bit (the
     closed form of nu = 3/2) turns the SVD's small directions and moves a draw by up to ~0.1."""
+    from scipy import special  # here: scipy takes ~0.5 s to import, and only this background needs it
+
     r = np.sqrt(2 * nu) * np.abs(times[..., :, None] - times[..., None, :]) / lengthscale
     with np.errstate(invalid="ignore"):  # 0 * inf on the diagonal, replaced below
         cov = variance * (np.power(2, 1 - nu) / special.gamma(nu)) * np.power(r, nu) * special.kv(nu, r)
@@ -66,6 +66,8 @@ def gaussian_process(times: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Zero-mean Matern-3/2 paths at ``times`` (..., T) from standard normals ``z`` (..., K, T):
     K paths per time vector, each ``z @ sqrt(s) V`` of the SVD of the covariance, as numpy's
     ``multivariate_normal`` computes it (timesynth adds 1e-12 to the diagonal)."""
+    from threadpoolctl import threadpool_limits
+
     cov = matern(times) + 1e-12 * np.eye(times.shape[-1])
     with threadpool_limits(1):  # a thousand 50 x 50 SVDs: BLAS threads only contend (25x slower on 2 busy cores)
         _, s, vt = np.linalg.svd(cov)
