@@ -10,7 +10,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from smoot_ext.cli import reproduce
-from smoot_ext.evaluation import LOCALISATION, EvalConfig, auroc, precision_at_region
+from smoot_ext.evaluation import EvalConfig, auroc, precision_at_region
 from smoot_ext.evaluation.perturbation import removal_curves
 from smoot_ext.evaluation.results import BY_NAME
 from smoot_ext.evaluation.runner import evaluate_checkpoints
@@ -151,46 +151,3 @@ def test_sequence_units_need_sequences():
                              EvalConfig(methods=["saliency"], unit="step", progress=False))
 
 
-def _benchmark_precision_recall(scores, region, lengths):
-    """TS-Interpretability-Benchmark's getPrecisionRecall.py, per sample and level, written
-    out: the top floor(p * n) of the n real units by score (ties: the lower index first),
-    precision and recall weighted by |score|; a level without weight is left out."""
-    precision, recall = [], []
-    for s, r, n in zip(scores.tolist(), region.tolist(), lengths.tolist()):
-        s, r = s[:n], r[:n]
-        order = sorted(range(n), key=lambda i: -s[i])  # sorted() is stable
-        ps, rs = [], []
-        for p in range(1, 10):
-            top = set(order[:int(np.floor(p / 10 * n + 1e-9))])
-            tp = sum(abs(s[i]) for i in top if r[i])
-            fp = sum(abs(s[i]) for i in top if not r[i])
-            fn = sum(abs(s[i]) for i in range(n) if r[i] and i not in top)
-            if tp + fp > 0:
-                ps.append(tp / (tp + fp))
-            if tp + fn > 0:
-                rs.append(tp / (tp + fn))
-        precision.append(np.mean(ps) if ps else np.nan)
-        recall.append(np.mean(rs) if rs else np.nan)
-    return np.array(precision), np.array(recall)
-
-
-def test_benchmark_precision_recall_match_its_definition_with_ties_and_padding():
-    g = torch.Generator().manual_seed(3)
-    B, M = 64, 23
-    scores = torch.randint(-3, 4, (B, M), generator=g).float()  # many ties, signs, zeros
-    scores[:4] = 0.0  # no weight anywhere: undefined
-    region = torch.rand(B, M, generator=g) < 0.3
-    lengths = torch.randint(1, M + 1, (B,), generator=g)
-    real = torch.arange(M) < lengths[:, None]
-    want_p, want_r = _benchmark_precision_recall(scores, region, lengths)
-    got_p = LOCALISATION["saliency_precision"].per_image(scores, region, real).numpy()
-    got_r = LOCALISATION["saliency_recall"].per_image(scores, region, real).numpy()
-    np.testing.assert_allclose(got_p, want_p, rtol=1e-5)
-    np.testing.assert_allclose(got_r, want_r, rtol=1e-5)
-    assert np.isnan(got_p[:4]).all() and np.isfinite(got_p[4:]).mean() > 0.8
-    # Padding is never picked: huge scores past each length change nothing.
-    padded = torch.where(real, scores, 100.0)
-    np.testing.assert_array_equal(LOCALISATION["saliency_precision"].per_image(padded, region, real).numpy(), got_p)
-    # A map exactly on the region: precision 1 at every level that picks weight; recall reaches 1.
-    exact = region.float()
-    assert np.nanmin(LOCALISATION["saliency_precision"].per_image(exact, region).numpy()) == 1.0

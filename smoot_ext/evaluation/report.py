@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .imputation import IMPUTATIONS
-from .localization import LOCALISATION
+from .localization import heading, table_keys
 from .results import METRIC_NAMES, METRICS, ORDER_WORDS, RANDOM, SALIENCY_STATISTICS, STATISTICS, PerImage
 from .statistics import format_interval
 
@@ -85,21 +85,29 @@ def _seed_fmt(stat: dict) -> list[str]:
     return [f"{s['lo']:.4f}", f"{s['hi']:.4f}"] if s else ["", ""]
 
 
+def _localisation_keys(models: dict) -> list[str]:
+    return table_keys(k for e in models.values() for per in e.get("localisation", {}).values() for k in per)
+
+
 def _summary_rows(results: dict):
     header = ["model", "checkpoints", "method", "metric", "num_test", "accuracy", "accuracy_lo", "accuracy_hi"]
     for s in STATISTICS:
         header += [s.name, f"{s.name}_lo", f"{s.name}_hi", f"{s.name}_seeds_lo", f"{s.name}_seeds_hi"]
-    header += list(LOCALISATION)
+    keys = _localisation_keys(results["models"])
+    header += keys
     rows = []
     for name, entry in results["models"].items():
         loc = entry.get("localisation", {})
+        start = [name, entry["checkpoints"]]
         for m, per in entry["methods"].items():
             for metric, block in per.items():
-                row = [name, entry["checkpoints"], m, metric, results["num_test"], *_fmt(entry["accuracy"])]
+                row = [*start, m, metric, results["num_test"], *_fmt(entry["accuracy"])]
                 for s in STATISTICS:
                     row += _fmt(block[s.name]) + _seed_fmt(block[s.name]) if s.name in block else [""] * 5
-                row += [f"{loc[m][k]:.4f}" if m in loc else "" for k in LOCALISATION]
-                rows.append(row)
+                rows.append(row + [f"{loc[m][k]:.4f}" if k in loc.get(m, {}) else "" for k in keys])
+        if RANDOM in loc and RANDOM not in entry["methods"]:  # the random map's chance row, without curves
+            rows.append([*start, RANDOM, "", results["num_test"], *_fmt(entry["accuracy"]),
+                         *[""] * (5 * len(STATISTICS)), *(f"{loc[RANDOM][k]:.4f}" for k in keys)])
     return header, rows
 
 
@@ -156,16 +164,7 @@ def markdown(results: dict, figures=()) -> str:
         lines += _statistics_table(results, metric, title, conf)
     lines += _seeds_table(results, conf)
     lines += _differences_table(results, conf)
-    if any(entry.get("localisation") for entry in models.values()):
-        lines += ["## Localisation against the ground-truth region (mean over images)", "",
-                  "Precision: share of the region-sized top of the map inside the region (chance = "
-                  "region share). AUROC: saliency as a detector of region pixels (chance = 0.5).", "",
-                  "| Model | Saliency | " + " | ".join(v.heading for v in LOCALISATION.values()) + " |",
-                  "|---|---|" + "---|" * len(LOCALISATION)]
-        for name, entry in models.items():
-            for m, c in entry.get("localisation", {}).items():
-                lines.append(f"| {name} | {m} | " + " | ".join(f"{c[k]:.3f}" for k in LOCALISATION) + " |")
-        lines.append("")
+    lines += _localisation_table(models)
     paper = PAPER_TABLES.get(dataset)
     if paper:
         lines += [f"## The paper's table for {dataset} (100 epochs, full test set), for comparison", "",
@@ -178,6 +177,30 @@ def markdown(results: dict, figures=()) -> str:
         lines += ["## Figures", "", "Lines: the mean curve; bands: its per-level bootstrap interval.", ""]
         lines += [f"![{Path(p).stem}]({p})" for p in figures] + [""]
     return "\n".join(lines)
+
+
+def _localisation_table(models: dict) -> list[str]:
+    """Each model's and method's localisation, then the chance row: a seeded uniform random map
+    scored the same way (the same for every model)."""
+    keys = _localisation_keys(models)
+    if not keys:
+        return []
+    lines = ["## Localisation against the ground-truth region (mean over images)", "",
+             "Precision@region: share of the region-sized top of the map inside the region. AUROC: the map "
+             "as a detector of the region's units. AUP, AUR: the time-series benchmark's (Ismail et al. 2020) "
+             "saliency-weighted precision and recall, integrated over its levels 0.1-0.9 (at most 0.8); "
+             "time and feature: of the steps and features holding selected units. A series is scored per "
+             "element; \"(steps)\" per time step, only where the truth covers at most half of the steps. "
+             "Chance: a seeded uniform random map.", "",
+             "| Model | Saliency | " + " | ".join(heading(k) for k in keys) + " |", "|---|---|" + "---|" * len(keys)]
+
+    def row(who: str, what: str, c: dict) -> str:
+        return f"| {who} | {what} | " + " | ".join(f"{c[k]:.3f}" if k in c else "-" for k in keys) + " |"
+
+    for name, entry in models.items():
+        lines += [row(name, m, c) for m, c in entry.get("localisation", {}).items() if m != RANDOM]
+    chance = next((e["localisation"][RANDOM] for e in models.values() if RANDOM in e.get("localisation", {})), None)
+    return lines + ([row("chance", "random map (seeded uniform)", chance)] if chance else []) + [""]
 
 
 def _interval(stat: dict, digits: int = 2) -> str:

@@ -14,10 +14,12 @@ from tqdm.auto import tqdm
 
 from .attribution import attribute
 from .config import EvalConfig
-from .localization import LOCALISATION
+from .localization import localisation_scores
 from .perturbation import clock, forward, outcome, random_scores, removal_curves
 from .results import METRICS, ORDERS, RANDOM, PerImage
 from .units import REMOVAL_UNITS
+
+CHANCE_STREAM = len(ORDERS)  # the random map's seed id, apart from the fills' (batch, order) ids
 
 
 def evaluate_checkpoints(
@@ -46,8 +48,9 @@ def evaluate_checkpoints(
     keys = config.keys
     acc = {n: [{"clean": {k: [] for k in METRICS}, "curves": {key: {k: [] for k in METRICS} for key in keys}}
                for _ in ms] for n, ms in runs.items()}
-    loc = {n: [{m: {k: [] for k in LOCALISATION} for m in config.methods} for _ in ms]
-           for n, ms in runs.items()}
+    # Localisation per method, and of a seeded uniform map (RANDOM): the chance level beside them.
+    loc = {n: [{m: {} for m in (*config.methods, RANDOM)} for _ in ms] for n, ms in runs.items()}
+    chance_rng = torch.Generator().manual_seed(_derived_seed(config.seed, CHANCE_STREAM))
     timing = {"attribution_s": {m: 0.0 for m in config.methods}, "clean_s": 0.0, "mask_s": 0.0, "forward_s": 0.0}
     rng = torch.Generator().manual_seed(config.seed)
     unit = REMOVAL_UNITS[config.unit]
@@ -72,9 +75,15 @@ def evaluate_checkpoints(
                if RANDOM in config.orders else None)
         # One fill seed per (batch, order), shared by every model and method.
         seeds = {o: _derived_seed(config.seed, b, ORDERS.index(o)) for o in config.orders}
+        if region is not None:
+            xm = model_input(first, x)
+            chance = localisation_scores(torch.rand(xm.shape, generator=chance_rng).to(x.device), region, xm,
+                                         lengths, unit, True)
         for n, ms in runs.items():
             for c, model in enumerate(ms):
                 run = acc[n][c]
+                if region is not None:
+                    _append(loc[n][c][RANDOM], chance)
                 xm = model_input(model, x)
                 unit.check(xm, "x")
                 t0 = clock(x.device)
@@ -99,10 +108,7 @@ def evaluate_checkpoints(
                         maps["saliency"][m][n].append(
                             per_map.scores(a[:take], True).reshape(take, *per_map.map_shape(xm)).cpu())
                     if region is not None:
-                        ps = per_map.scores(a, config.abs)
-                        truth, real = per_map.region(region.to(ps.device), xm), per_map.real(lengths, xm)
-                        for k, metric in LOCALISATION.items():
-                            loc[n][c][m][k].append(metric.per_image(ps, truth, real).cpu())
+                        _append(loc[n][c][m], localisation_scores(a, region, xm, lengths, unit, config.abs))
                 bar.update(1)
         seen += x.shape[0]
     bar.close()
@@ -117,13 +123,27 @@ def evaluate_checkpoints(
         runs={n: [{"clean": {k: cat(v) for k, v in run["clean"].items()},
                    "curves": {key: {k: cat(v) for k, v in per.items()} for key, per in run["curves"].items()}}
                   for run in rs] for n, rs in acc.items()},
-        localisation={n: [{m: {k: cat(v) for k, v in per.items()} for m, per in lc.items()} for lc in ls]
-                      for n, ls in loc.items()} if has_region else {},
+        localisation=_defined(loc, cat) if has_region else {},
         timing=timing)
     maps["images"] = torch.cat(maps["images"])
     maps["labels"] = torch.cat(maps["labels"])
     maps["saliency"] = {m: {n: torch.cat(v) for n, v in per.items()} for m, per in maps["saliency"].items()}
     return per_image, maps
+
+
+def _append(lists: dict, values: dict) -> None:
+    for k, v in values.items():
+        lists.setdefault(k, []).append(v.cpu())
+
+
+def _defined(loc: dict, cat) -> dict:
+    """The localisation arrays, less the results no image defines for any model and method (a
+    series' step level where every truth covers more than half of the steps)."""
+    out = {n: [{m: {k: cat(v) for k, v in per.items()} for m, per in lc.items()} for lc in ls] for n, ls in loc.items()}
+    arrays = [per for ls in out.values() for lc in ls for per in lc.values()]
+    empty = {k for k in arrays[0] if all(np.isnan(per[k]).all() for per in arrays)}
+    return {n: [{m: {k: v for k, v in per.items() if k not in empty} for m, per in lc.items()} for lc in ls]
+            for n, ls in out.items()}
 
 
 def model_input(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -88,7 +88,7 @@ def summarise(per_image: PerImage, config) -> dict:
         loc = per_image.localisation.get(name)
         if loc:
             entry["localisation"] = {m: {k: _defined_mean(np.mean([c[m][k] for c in loc], axis=0))
-                                         for k in loc[0][m]} for m in config.methods}
+                                         for k in loc[0][m]} for m in loc[0]}  # the random map's too
         models[name] = entry
 
     differences = []

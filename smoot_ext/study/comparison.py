@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluation.localization import heading, table_keys
 from ..evaluation.results import RANDOM, SALIENCY_STATISTICS, STATISTICS
 from ..evaluation.statistics import DEFAULT_CONFIDENCE, format_interval, t_interval, welch_interval
 from .plots import plot_k_trajectories, plot_removal_curves_over_seeds
@@ -83,8 +84,8 @@ def summarise_runs(found: dict[str, dict[int, dict]], confidence: float = DEFAUL
     for a, b in combinations(found, 2):
         common = sorted(set(found[a]) & set(found[b]))
         for key in set(getters[a]) & set(getters[b]):
-            if key[0] not in ("accuracy", "score", "localisation"):
-                continue
+            if key[0] not in ("accuracy", "score", "localisation") or (key[0], key[2]) == ("localisation", RANDOM):
+                continue  # the random map is the same for every run
             va, vb = _values(found[a], getters[a][key]), _values(found[b], getters[b][key])
             d = {"a": a, "b": b, "kind": key[0], "fill": key[1], "method": key[2], "metric": key[3],
                  "statistic": key[4], "mean": float(vb.mean() - va.mean())}
@@ -170,6 +171,26 @@ def _reading_order(key: tuple[str, str, str]) -> tuple:
     return method != "saliency", method, fill != "uniform", fill, metric != "accuracy", metric
 
 
+def _localisation_tables(runs: dict) -> list[str]:
+    """Per fill and saliency method, each run's localisation, then the chance row: the seeded
+    random map, scored as the runs' maps (the same for every run)."""
+    lines = []
+    loc = sorted({(q["fill"], q["method"]) for e in runs.values() for q in e["quantities"]
+                  if q["kind"] == "localisation" and q["method"] != RANDOM})
+    for fill, method in loc:
+        stats = table_keys(q["statistic"] for e in runs.values() for q in e["quantities"]
+                           if q["kind"] == "localisation" and q["method"] == method and q["fill"] == fill)
+        lines += ["", f"**Localisation, {method}**", "", "| run | " + " | ".join(heading(s) for s in stats) + " |",
+                  "|---" * (len(stats) + 1) + "|"]
+        rows = [(run, e["quantities"], method) for run, e in runs.items()]
+        rows.append(("chance (random map)", next(iter(runs.values()))["quantities"], RANDOM))
+        for who, quantities, m in rows:
+            cells = [_find(quantities, kind="localisation", fill=fill, method=m, statistic=s) for s in stats]
+            if m != RANDOM or any(cells):  # records scored before the chance row have none
+                lines.append(f"| {who} | " + " | ".join(_fmt(c, 3) for c in cells) + " |")
+    return lines
+
+
 def markdown(summary: dict) -> str:
     """Tables: accuracy and final k per run; per fill and method, AUCs and SRG per run; the
     differences to the baseline and to SGT."""
@@ -194,17 +215,7 @@ def markdown(summary: dict) -> str:
             cells = [_fmt(_find(e["quantities"], kind="score", fill=fill, method=method, metric=metric,
                                 statistic=s.name)) for s in SALIENCY_STATISTICS]
             lines.append(f"| {run} | " + " | ".join(cells) + " |")
-    loc = sorted({(q["fill"], q["method"]) for e in runs.values() for q in e["quantities"]
-                  if q["kind"] == "localisation"})
-    for fill, method in loc:
-        stats = sorted({q["statistic"] for e in runs.values() for q in e["quantities"]
-                        if q["kind"] == "localisation" and q["method"] == method and q["fill"] == fill})
-        lines += ["", f"**Localisation, {method}**", "", "| run | " + " | ".join(stats) + " |",
-                  "|---" * (len(stats) + 1) + "|"]
-        for run, e in runs.items():
-            lines.append(f"| {run} | " + " | ".join(
-                _fmt(_find(e["quantities"], kind="localisation", fill=fill, method=method, statistic=s), 3)
-                for s in stats) + " |")
+    lines += _localisation_tables(runs)
     diffs = [d for d in summary["differences"] if d["a"] in ("baseline", "sgt") and
              (d["kind"] == "accuracy" or d["statistic"] in HEADLINE or d["kind"] == "localisation")]
     if diffs:
