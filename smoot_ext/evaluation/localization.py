@@ -133,9 +133,11 @@ def _ratio(tp: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
 def _weighted_pr(weight, truth, picked, defined):
     """(L, B) precision and recall of ``picked`` (L, B, K) against ``truth`` (B, K), each unit
     weighted by ``weight`` (B, K); NaN where undefined or ``defined`` (B,) is False."""
-    tp = (weight * (picked & truth)).sum(dim=2)
-    fp = (weight * (picked & ~truth)).sum(dim=2)
-    fn = (weight * (~picked & truth)).sum(dim=2)
+    picked = picked.to(weight.dtype)
+    true_weight = weight * truth
+    tp = torch.einsum("lbk,bk->lb", picked, true_weight)
+    fp = torch.einsum("lbk,bk->lb", picked, weight) - tp
+    fn = true_weight.sum(dim=1) - tp
     nan = torch.full_like(tp, torch.nan)
     return (torch.where(defined, _ratio(tp, fp), nan), torch.where(defined, _ratio(tp, fn), nan))
 
