@@ -28,9 +28,10 @@ Public API (stable):
   ``-<process>`` on harmonic, gp, pseudo-periodic, ar, car or narma (:mod:`.processes`, their
   timesynth settings). Generated in process, each variant from its own fixed seed; 1000 training
   and 500 test samples, every element min-max scaled by the training set's range.
-- ``"text-rationale"``: synthetic text whose label is set by a few signal tokens among
-  distractors (:mod:`.text`), token ids (N, 40) padded with 0, ``lengths`` (N,) the real token
-  counts, the signal positions as ``masks`` (N, T).
+- ``"text-rationale"``, ``"text-majority"``: synthetic text whose label is set by a few signal
+  tokens among distractors (:mod:`.text`; in text-rationale any one signal token decides, in
+  text-majority the label needs every one of its tokens), token ids (N, 40) padded with 0,
+  ``lengths`` (N,) the real token counts, the rationale's positions as ``masks`` (N, T).
 
 ``DataBundle`` holds ``train`` and ``test`` (``IndexedImages``; ``IndexedSamples`` for
 sequences), ``in_channels``, ``num_classes``, ``image_size`` (for sequences: features per step

@@ -9,6 +9,8 @@ Files (all in one folder):
 - per_image.npz: every per-image curve (``key(model, checkpoint, method, order, metric)``),
   with the levels, labels and test-set positions, so any statistic can be recomputed;
 - per_image.csv: one row per model x checkpoint x method x image: its AUCs and SRG;
+- eraser.csv (text with a rationale): one row per model x method, ERASER's AOPC comprehensiveness
+  and sufficiency (tokens deleted, tokens replaced) and agreement (token F1, IOU F1, AUPRC);
 - report.md: the tables, with intervals, and the figures.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import eraser
 from .imputation import IMPUTATIONS
 from .localization import heading, table_keys
 from .results import METRIC_NAMES, METRICS, ORDER_WORDS, RANDOM, SALIENCY_STATISTICS, STATISTICS, PerImage
@@ -64,6 +67,9 @@ def write_report(results: dict, per_image: PerImage, out_dir: str | Path, figure
                 for metric, block in per.items() for o, c in block["curves"].items()
                 for i, lv in enumerate(results["levels"])])
     _write_per_image(per_image, paths["per_image_npz"], paths["per_image_csv"])
+    if per_image.eraser:
+        paths["eraser_csv"] = out_dir / "eraser.csv"
+        _write_csv(paths["eraser_csv"], *eraser.csv_rows(results))
     rel = [Path(p).relative_to(out_dir) if Path(p).is_relative_to(out_dir) else Path(p) for p in figures]
     paths["markdown"].write_text(markdown(results, rel))
     return paths
@@ -164,6 +170,7 @@ def markdown(results: dict, figures=()) -> str:
         lines += _statistics_table(results, metric, title, conf)
     lines += _seeds_table(results, conf)
     lines += _differences_table(results, conf)
+    lines += eraser.markdown_table(results)
     lines += _localisation_table(models)
     paper = PAPER_TABLES.get(dataset)
     if paper:

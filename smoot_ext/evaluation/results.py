@@ -9,7 +9,7 @@ and ``report``, ``plots`` and the study's comparison over seeds render it under 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -86,7 +86,9 @@ class PerImage:
     """Per-image results. ``runs[model][checkpoint]`` holds "clean" {metric: (N,)} and
     "curves" {(method, order): {metric: (N, L)}} (the random order as (RANDOM, RANDOM)); metric
     "correct" is bool, "probability" float32. ``localisation[model][checkpoint][method]``
-    {localisation metric: (N,)} where the batches carried regions (NaN where a region is empty)."""
+    {localisation metric: (N,)} where the batches carried regions (NaN where a region is empty).
+    ``eraser[model][checkpoint][method]`` {value: (N, ...)} for token ids with a rationale
+    (``eraser.score_batch``'s per-document values; the random scores as method RANDOM)."""
 
     levels: list[float]
     labels: np.ndarray
@@ -94,6 +96,7 @@ class PerImage:
     runs: dict
     localisation: dict
     timing: dict
+    eraser: dict = field(default_factory=dict)
 
     @property
     def num_images(self) -> int:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import eraser
 from .attribution import attribute
 from .config import EvalConfig
 from .localization import localisation_scores
@@ -51,6 +52,10 @@ def evaluate_checkpoints(
     # Localisation per method, and of a seeded uniform map (RANDOM): the chance level beside them.
     loc = {n: [{m: {} for m in (*config.methods, RANDOM)} for _ in ms] for n, ms in runs.items()}
     chance_rng = torch.Generator().manual_seed(_derived_seed(config.seed, CHANCE_STREAM))
+    # ERASER's numbers for token ids with a rationale: each method's, and i.i.d. uniform token
+    # scores' (chance), drawn from their own stream so the other draws stay as they were.
+    ers = {n: [{m: [] for m in (*config.methods, RANDOM)} for _ in ms] for n, ms in runs.items()}
+    token_rng = torch.Generator().manual_seed(_derived_seed(config.seed, CHANCE_STREAM + 1))
     timing = {"attribution_s": {m: 0.0 for m in config.methods}, "clean_s": 0.0, "mask_s": 0.0, "forward_s": 0.0}
     rng = torch.Generator().manual_seed(config.seed)
     unit = REMOVAL_UNITS[config.unit]
@@ -65,6 +70,8 @@ def evaluate_checkpoints(
         region = batch[2] if len(batch) > 2 else None
         lengths = batch[3].to(device) if len(batch) > 3 and batch[3] is not None else None
         has_region = region is not None
+        text = has_region and not x.is_floating_point()
+        token_rnd = torch.rand(x.shape[:2], generator=token_rng).to(x.device) if text else None
         labels.append(y.cpu())
         take = max(0, min(config.grid_images - seen, x.shape[0]))
         if take:
@@ -93,6 +100,10 @@ def evaluate_checkpoints(
                     run["clean"][k].append(v.cpu())
 
                 args = (model, xm, y, logits, lengths, run, config, timing)
+                if text:  # the fill's seed id apart from the curves' (batch, order) ids
+                    erase = _eraser(model, xm, region, lengths, logits, config,
+                                    _derived_seed(config.seed, b, len(ORDERS)))
+                    ers[n][c][RANDOM].append(erase(token_rnd))
                 if rnd is not None:
                     _add_curves(*args, (RANDOM, RANDOM), rnd, seeds[RANDOM])
                 for m in config.methods:
@@ -101,6 +112,8 @@ def evaluate_checkpoints(
                                   config=config.attribution, seed=config.seed, lengths=lengths)
                     timing["attribution_s"][m] += clock(x.device) - t0
                     s = unit.scores(a, config.abs)
+                    if text:
+                        ers[n][c][m].append(erase(eraser.TOKEN.scores(a, config.abs)))
                     for o in config.orders:
                         if o != RANDOM:
                             _add_curves(*args, (m, o), s, seeds[o])
@@ -124,7 +137,8 @@ def evaluate_checkpoints(
                    "curves": {key: {k: cat(v) for k, v in per.items()} for key, per in run["curves"].items()}}
                   for run in rs] for n, rs in acc.items()},
         localisation=_defined(loc, cat) if has_region else {},
-        timing=timing)
+        timing=timing,
+        eraser={n: [{m: eraser.concat(v) for m, v in e.items()} for e in es] for n, es in ers.items()} if text else {})
     maps["images"] = torch.cat(maps["images"])
     maps["labels"] = torch.cat(maps["labels"])
     maps["saliency"] = {m: {n: torch.cat(v) for n, v in per.items()} for m, per in maps["saliency"].items()}
@@ -153,6 +167,12 @@ def model_input(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return x
     with torch.no_grad():
         return model.embed(x)
+
+
+def _eraser(model, x, truth, lengths, logits, config: EvalConfig, seed: int):
+    """ERASER's per-document values of one batch for token scores (see ``eraser.score_batch``)."""
+    return lambda scores: eraser.score_batch(model, x, scores, truth, lengths, logits, config.imputation,
+                                             seed=seed, forward_batch=config.forward_batch)
 
 
 def _add_curves(model, x, y, logits, lengths, run: dict, config: EvalConfig, timing: dict, key: tuple[str, str],

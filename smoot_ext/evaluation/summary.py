@@ -16,6 +16,7 @@ from itertools import combinations
 
 import numpy as np
 
+from . import eraser
 from .results import METRIC_NAMES, METRICS, PerImage, curve_orders
 from .statistics import auc_convention, bootstrap, t_interval, welch_interval
 
@@ -89,6 +90,8 @@ def summarise(per_image: PerImage, config) -> dict:
         if loc:
             entry["localisation"] = {m: {k: _defined_mean(np.mean([c[m][k] for c in loc], axis=0))
                                          for k in loc[0][m]} for m in loc[0]}  # the random map's too
+        if per_image.eraser:
+            entry["eraser"] = eraser.summarise(per_image.eraser[name], config)
         models[name] = entry
 
     differences = []
