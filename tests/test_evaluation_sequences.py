@@ -142,7 +142,7 @@ def test_reproduce_on_sequences_end_to_end(tmp_path, dataset, model, unit):
     acc = scores["methods"]["saliency"]["accuracy"]
     assert {"comprehensiveness", "sufficiency", "srg"} <= set(acc)
     summary = (results / "summary.md").read_text()
-    assert "Comprehensiveness (ERASER: MoRF drop)" in summary and "auroc" in summary
+    assert "MoRF drop (comprehensiveness)" in summary and "auroc" in summary
 
 
 def test_sequence_units_need_sequences():

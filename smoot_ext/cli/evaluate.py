@@ -11,10 +11,15 @@ mean true-class probability. Reported per model and saliency method: AUC(MoRF), 
 SRG = AUC(LeRF) - AUC(MoRF) and AUC(random), each with a bootstrap interval over the test images,
 and the paired interval of every difference between models. Several comma-separated checkpoints
 under one name are seeds of one model: its values are their mean, with an interval over seeds.
-Also ERASER's comprehensiveness (the mean drop, over the levels that remove something, of the
-clean value minus the MoRF curve; higher = better) and sufficiency (the same with LeRF: only the
-most relevant kept; lower = better). Where the data knows its truth (synthetic, ts-*,
-text-rationale): precision at the truth's size and AUROC of the map against it.
+Also the MoRF drop (comprehensiveness after ERASER: the mean, over the levels that remove
+something, of the clean value minus the MoRF curve; higher = better) and the LeRF drop
+(sufficiency: the same with LeRF, only the most relevant kept; lower = better). For text,
+ERASER's own AOPC (bins of 1-50% of the tokens, deleted or replaced) and rationale agreement
+(token F1, IOU F1, AUPRC) beside a random-score row, in eraser.csv and the report. Where the data knows its truth (synthetic, ts-*,
+text-rationale, text-majority): precision at the truth's size and AUROC of the map against it; for series also
+the time-series benchmark's AUP and AUR (Ismail et al. 2020, its published formulae) and their
+time and feature variants, per element (per step too, marked, where the truth covers at most
+half of the steps); every such table ends with a chance row, a seeded random map.
 
 Sequences (ts-*, text-rationale): --unit pixel removes whole time steps or tokens ("step"),
 --unit feature single values of a series ("element"); levels are fractions of each sample's own
@@ -23,7 +28,10 @@ scored and removed in each model's embedding space.
 
 Writes into --out (replaced only when the whole report is ready): report.md, results.json,
 summary.csv, differences.csv, curves.csv, per_image.npz and per_image.csv (every per-image
-curve and AUC), curves_<method>.png (bands: bootstrap intervals) and saliency_<method>.png.
+curve and AUC), curves_<method>.png (bands: bootstrap intervals), saliency_<method>.png, and
+timing.json (the seconds of each phase; also printed). Units of equal saliency are removed lower
+index first, on every backend (Quantus ranks ties with an unstable sort: on maps with ties its
+curves can differ from these; without ties they are bit-identical).
 AUC: trapezoid over the fraction removed, y in %, e.g. x from 0 to 0.9: at most 90.
 """
 import argparse

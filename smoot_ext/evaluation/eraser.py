@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 
 from .imputation import Imputation, remove
 from .perturbation import forward
@@ -129,6 +128,8 @@ def soft_scores(scores: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     """One document's (area under the precision-recall curve, average precision); the latter NaN
     where every token is of one kind (ERASER discards those), the former NaN where no token is
     in the rationale (sklearn's recall is 0/0 there)."""
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve  # ~1 s of imports: here
+
     t = truth.astype(int)
     if not t.any():
         return float("nan"), float("nan")

@@ -12,6 +12,12 @@ order are removed in one ``smoot_ext.mask`` call (the batch repeated once per le
 per row) and scored in large forward passes; a level that removes nothing reuses the clean
 forward pass.
 
+Ties: units of equal score are removed lower index first, in every order and on every backend
+(``ranking`` and the mask op's stable order), so a curve repeats bit for bit. Quantus 0.6.0 ranks
+with ``np.argsort(-a)`` (numpy's unstable quicksort), which orders ties as its sort happens to
+leave them: on maps without ties the two libraries' curves are bit-identical, on maps with ties
+(zero gradients) they can differ in the rows that hold ties (benchmarks/eval_vs_quantus.py).
+
 Padded sequences (``lengths``): the model gets ``lengths=`` on every call, the levels are
 fractions of each sample's own units (k = floor(level * n_b)) and ``smoot_ext.mask(lengths=)``
 never ranks, removes or fills from padding.

@@ -67,10 +67,11 @@ STATISTICS = (
     Statistic("srg", ("morf", "lerf"), "SRG = LeRF - MoRF", "higher",
               lambda c, lv: trapezoid_auc(lv, c["lerf"]) - trapezoid_auc(lv, c["morf"]), headline=True),
     Statistic("auc_random", (RANDOM,), "AUC random order", None, _auc(RANDOM)),
-    # ERASER's names (the text rationale benchmark's): removing the most relevant units should
-    # hurt (comprehensiveness), keeping only the most relevant should not (sufficiency).
-    Statistic("comprehensiveness", ("morf",), "Comprehensiveness (ERASER: MoRF drop)", "higher", _mean_drop("morf")),
-    Statistic("sufficiency", ("lerf",), "Sufficiency (ERASER: LeRF drop)", "lower", _mean_drop("lerf")),
+    # After ERASER's ideas: removing the most relevant units should hurt (comprehensiveness),
+    # keeping only the most relevant should not (sufficiency). Mean drops over our levels, not
+    # ERASER's AOPC (its bins, predicted class, deletion): that is eraser.py's, for text.
+    Statistic("comprehensiveness", ("morf",), "MoRF drop (comprehensiveness)", "higher", _mean_drop("morf")),
+    Statistic("sufficiency", ("lerf",), "LeRF drop (sufficiency)", "lower", _mean_drop("lerf")),
 )
 BY_NAME = {s.name: s for s in STATISTICS}
 SALIENCY_STATISTICS = tuple(s for s in STATISTICS if s.of_saliency)
