@@ -15,6 +15,19 @@ from its checkpoint.pt, bit for bit (the options come from the checkpoint, excep
 --device, --num-workers, --threads, --compile and --no-progress; another option given that
 differs from the checkpoint's is an error). Ctrl-C or SIGTERM stops the run with its last
 checkpoint intact (exit status 1).
+
+Model selection, as the time-series benchmark trains (until converged, the best model kept), but
+on held-out training samples instead of its test set:
+
+  smoot-train --dataset ts-middle --val-fraction 0.1 --patience 20 --epochs 300
+
+--val-fraction F holds a seeded, stratified share F of the training set out (per class, the first
+round(F * n) of a permutation seeded by --seed; after --subset); every epoch is scored on it
+(val_loss, val_acc, best_epoch in the metrics) and the best epoch's weights are the model served
+(checkpoint.pt's best_model, what smoot-evaluate loads; its model stays the last epoch's, which
+--resume continues). --patience P stops once P epochs in a row brought no better validation
+score (--monitor); --epochs is then the cap. selection.json says the best epoch, where the run
+stopped and why ("patience" or "epochs"). Without --val-fraction, nothing changes.
 """
 import argparse
 
@@ -26,6 +39,7 @@ from ..ops import BACKENDS, FILLS, UNITS
 from ..training.config import OPTIMIZERS, PRECISIONS, TrainConfig
 from ..training.guided import K_UPDATES, TRAINING_METHODS
 from ..training.loop import TrainingStopped, train
+from ..training.selection import MONITORS
 from . import given_options, run_command, stop_on_sigterm
 
 
@@ -83,7 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
     a("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
     a("--out", help="output folder (default: runs/<dataset>-<method>[-<model>])")
     a("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    add_selection_options(p, d)
     return p
+
+
+def add_selection_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
+    """--val-fraction, --patience, --monitor (smoot-train's and smoot-reproduce's)."""
+    a = p.add_argument
+    a("--val-fraction", type=float, default=d.val_fraction,
+      help="hold this share of the training set out (seeded, stratified) and serve the best epoch on it "
+           "(default: none, the last epoch is served)")
+    a("--patience", type=int, default=d.patience,
+      help="stop after this many epochs in a row without a better validation score; --epochs is the cap "
+           "(needs --val-fraction; default: none, train every epoch)")
+    a("--monitor", choices=MONITORS, default=d.monitor,
+      help="the validation score: accuracy (the benchmark's: a strictly higher accuracy; the patience must "
+           "outlast the epochs a model sits at chance) or loss (default: %(default)s)")
 
 
 def main(argv=None) -> int:
@@ -95,8 +124,10 @@ def main(argv=None) -> int:
 def _train(args: argparse.Namespace, given: set[str]) -> int:
     keep_freed_memory()  # the threads: the trainer's (TrainConfig.threads: 1 for digits)
     stop_on_sigterm()
-    history = train(TrainConfig.from_options(vars(args)), given=given).history
-    last = history[-1]
-    print(f"done: {last['epoch']} epochs, test accuracy {100 * last['test_acc']:.2f}%, "
+    result = train(TrainConfig.from_options(vars(args)), given=given)
+    last, scored, selection = result.history[-1], result.scored, result.selection
+    served = "" if not selection else (f" (stopped: {selection['reason']}), the best epoch {scored['epoch']} "
+                                       f"served: validation accuracy {100 * scored['val_acc']:.2f}%,")
+    print(f"done: {last['epoch']} epochs{served} test accuracy {100 * scored['test_acc']:.2f}%, "
           f"k min/median/max {last['k_min']:.0f}/{last['k_median']:.0f}/{last['k_max']:.0f}")
     return 0

@@ -19,6 +19,7 @@ import numpy as np
 from ..evaluation.localization import heading, table_keys
 from ..evaluation.results import RANDOM, SALIENCY_STATISTICS, STATISTICS
 from ..evaluation.statistics import DEFAULT_CONFIDENCE, format_interval, t_interval, welch_interval
+from ..training.selection import scored_row
 from .plots import plot_k_trajectories, plot_removal_curves_over_seeds
 
 HISTORY_KEYS = ("epoch", "test_acc", "train_loss", "k_min", "k_median", "k_max", "k_mean", "time_s")
@@ -41,7 +42,9 @@ def _interval(values: np.ndarray, confidence: float) -> dict:
 def _quantities(records: dict[int, dict]) -> dict[tuple, callable]:
     """(kind, fill, method, metric, statistic) -> getter, for everything every seed has."""
     first = next(iter(records.values()))
-    out = {("accuracy", "", "", "", "test_acc"): lambda r: 100.0 * r["history"][-1]["test_acc"]}
+    # The served model's accuracy: with a validation split, the best epoch's, not the last's.
+    out = {("accuracy", "", "", "", "test_acc"):
+           lambda r: 100.0 * scored_row(r["history"], r.get("selection"))["test_acc"]}
     if first["method"] != "baseline":
         for k in ("k_min", "k_median", "k_max"):
             out[("k", "", "", "", k)] = lambda r, k=k: r["history"][-1][k]

@@ -5,6 +5,11 @@ run and seed (``records``), and compare the runs over seeds.
 A run whose record already holds this many epochs and these settings is done and skipped, so an
 interrupted experiment continues where it stopped and ``compare_only`` compares what is done
 (without captum: nothing is scored then).
+
+With ``min_accuracy`` (percent), as the time-series benchmark scores only models at >= 90% test
+accuracy, a run below it is not scored: its record keeps the training and says "not_scored" with
+the accuracy, and the summary lists it apart. The accuracy is the served model's: with
+``val_fraction`` the best epoch's on the validation split (.training.selection), else the last.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from ..provenance import machine
 from ..training.config import TrainConfig
 from ..training.guided import K_UPDATES, TRAINING_METHODS, GuidedConfig
 from ..training.loop import train
+from ..training.selection import scored_row
 from .comparison import compare
 from .records import add_scores, new_record, read_score_files, run_name, score_path, write_score_file
 
@@ -80,6 +86,12 @@ class ReproduceConfig:
     compare_only: bool = False
     out: str = "runs/reproduce"
     results: str | None = None  # None: <out>/results
+    optimizer: str | None = None  # None: the trainer's (Adadelta, as in the paper)
+    lr: float | None = None  # None: the trainer's for the model
+    val_fraction: float | None = None  # the trainer's model selection (TrainConfig): None, none
+    patience: int | None = None
+    monitor: str = "accuracy"
+    min_accuracy: float | None = None  # percent: runs below it are not scored; None: every run is
 
     def __post_init__(self):
         check_choices(self.training, TRAINING_METHODS, "training", "training method")
@@ -94,7 +106,9 @@ class ReproduceConfig:
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds: each seed at most once, got {self.seeds}")
         check_count("epochs", self.epochs)
-        self.train_config().resolved()  # dataset, model and unit fit, before any run
+        if self.min_accuracy is not None and not 0 <= self.min_accuracy <= 100:
+            raise ValueError(f"min_accuracy: expected a test accuracy in percent, in [0, 100], got {self.min_accuracy}")
+        self.train_config().resolved()  # dataset, model, unit and model selection fit, before any run
         for option, v, least in (("num_test", self.num_test, 0), ("ig_num_test", self.ig_num_test, 0),
                                  ("subset", self.subset, 1), ("batch_size", self.batch_size, 1),
                                  ("eval_seed", self.eval_seed, 0), ("threads", self.threads, 0)):
@@ -104,14 +118,17 @@ class ReproduceConfig:
 
     def chosen(self) -> dict:
         """The options given where the trainer and evaluation have defaults of their own."""
-        return {name: v for name, v in (("model", self.model), ("unit", self.unit)) if v}
+        return {name: v for name, v in (("model", self.model), ("unit", self.unit), ("optimizer", self.optimizer),
+                                        ("lr", self.lr)) if v}
 
     def train_config(self, run: Run | None = None, **options) -> TrainConfig:
         """The trainer's options for one run (default: SMOOT's; ``options``: seed, out, resume)."""
         run = run or Run("smoot", "smoot")
+        step = {"optimizer": self.optimizer} if self.optimizer else {}
         return TrainConfig(guided=run.guided(self.unit), dataset=self.dataset, data_dir=self.data_dir,
-                           model=self.model, epochs=self.epochs, subset=self.subset, batch_size=self.batch_size,
-                           device=self.device, threads=self.threads, progress=self.progress, **options)
+                           model=self.model, **step, lr=self.lr, epochs=self.epochs, subset=self.subset,
+                           batch_size=self.batch_size, device=self.device, threads=self.threads, progress=self.progress,
+                           val_fraction=self.val_fraction, patience=self.patience, monitor=self.monitor, **options)
 
     def runs(self) -> list[Run]:
         """Every run, in ``training`` order: SMOOT once per k rounding (whole units) and once with
@@ -149,8 +166,11 @@ class ReproduceConfig:
 
     def settings(self) -> dict:
         """What a score record must match to count as done (besides its epochs)."""
-        # The model and unit only where chosen: records written before those options match as they did.
-        return {"dataset": self.dataset, **self.chosen(),
+        # The model, unit, optimizer, lr and model selection only where chosen: records written
+        # before those options match as they did.
+        selection = {} if self.val_fraction is None else {
+            "val_fraction": self.val_fraction, "patience": self.patience, "monitor": self.monitor}
+        return {"dataset": self.dataset, **self.chosen(), **selection,
                 "subset": self.subset, "batch_size": self.batch_size,
                 "methods": sorted(self.methods), "fills": sorted(self.fills), "percentages": list(self.percentages),
                 "num_test": self.num_test, "ig_num_test": self.ig_num_test, "eval_seed": self.eval_seed,
@@ -158,8 +178,14 @@ class ReproduceConfig:
                 "orders": {f: [self.orders(f, i) for i in range(len(self.passes()))] for f in self.fills}}
 
     def matches(self, record: dict) -> bool:
-        """A score record is done for this experiment: the same epochs and settings."""
-        return record.get("epochs") == self.epochs and record.get("settings") == self.settings()
+        """A score record is done for this experiment: the same epochs and settings, and scored
+        unless it is below ``min_accuracy`` (a gate lowered since scores the runs it left out)."""
+        return (record.get("epochs") == self.epochs and record.get("settings") == self.settings()
+                and ("not_scored" not in record or self.below_gate(record)))
+
+    def below_gate(self, record: dict) -> bool:
+        """The record's model is below ``min_accuracy``: it is not scored."""
+        return self.min_accuracy is not None and record_accuracy(record) < self.min_accuracy
 
     def is_done(self, path: Path) -> bool:
         return path.is_file() and self.matches(json.loads(path.read_text()))
@@ -174,7 +200,8 @@ class ReproduceConfig:
 
 def reproduce(config: ReproduceConfig) -> list[Path]:
     """Trains and scores every run and seed not done yet (none with ``compare_only``), then
-    compares the finished ones; returns the comparison's files (summary.json, .csv, .md, figures)."""
+    compares the finished ones; returns the comparison's files (summary.json, .csv, .md, figures),
+    the runs below ``min_accuracy`` listed apart in summary.json and summary.md."""
     for seed in config.seeds:  # every run of a seed before the next seed: a partial result compares all runs
         for run in config.runs():
             path = score_path(config.results, run.name, seed)
@@ -187,48 +214,97 @@ def reproduce(config: ReproduceConfig) -> list[Path]:
     found = read_score_files(config.results)
     found = {run: {s: rec for s, rec in sorted(found[run].items()) if s in config.seeds and config.matches(rec)}
              for run in (r.name for r in config.runs()) if run in found}
-    found = {run: records for run, records in found.items() if records}
-    if not found:
+    if not any(found.values()):
         raise ValueError(f"results: no finished score file in {config.results} for these settings")
-    return compare(found, config.results)
+    below = [rec for records in found.values() for rec in records.values() if config.below_gate(rec)]
+    scored = {run: {s: rec for s, rec in records.items() if not config.below_gate(rec)}
+              for run, records in found.items()}
+    scored = {run: records for run, records in scored.items() if records}
+    files = compare(scored, config.results) if scored else []
+    return list_not_scored(below, config.min_accuracy, Path(config.results), files)
 
 
-def check_same_test_set(part: dict, history: list[dict], num_test: int | None, ckpt: str) -> None:
-    """The evaluation's clean accuracy on the whole test set is the trainer's last test accuracy
-    (to a few flipped predictions): otherwise the model is being scored on another task."""
-    trained = 100.0 * history[-1]["test_acc"]
+def record_accuracy(record: dict) -> float:
+    """The test accuracy (%) of a record's model: the served epoch's (.training.selection.scored_row)."""
+    return 100.0 * scored_row(record["history"], record.get("selection"))["test_acc"]
+
+
+def list_not_scored(records: list[dict], min_accuracy: float | None, out: Path, files: list[Path]) -> list[Path]:
+    """Adds the runs not scored (``records``, below ``min_accuracy``) to summary.json
+    ("not_scored") and summary.md, which have only them where no run was scored; returns
+    ``files``, or these two files where they were none."""
+    if not records:
+        return files
+    rows = [{"run": r["run"], "seed": r["seed"], "accuracy": record_accuracy(r)}
+            for r in sorted(records, key=lambda r: (r["run"], r["seed"]))]
+    out.mkdir(parents=True, exist_ok=True)
+    paths = files or [out / "summary.json", out / "summary.csv", out / "summary.md"]
+    summary = json.loads(paths[0].read_text()) if files else {"runs": {}}
+    summary["not_scored"] = {"min_accuracy": min_accuracy, "runs": rows}
+    paths[0].write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    lines = ["", f"**Not scored**: test accuracy below {min_accuracy:g}% (the time-series benchmark scores "
+             "only models at >= 90%)", "", "| run | seed | test accuracy (%) |", "|---|---|---|"]
+    lines += [f"| {r['run']} | {r['seed']} | {r['accuracy']:.2f} |" for r in rows]
+    md = paths[2].read_text() if files else "# Comparison\n\nNo run reached the accuracy to be scored.\n"
+    paths[2].write_text(md + "\n".join(lines) + "\n")
+    return files or [paths[0], paths[2]]
+
+
+def check_same_test_set(part: dict, history: list[dict], num_test: int | None, ckpt: str,
+                        selection: dict | None = None) -> None:
+    """The evaluation's clean accuracy on the whole test set is the trainer's test accuracy of
+    the model served (the last epoch's, or ``selection``'s best; to a few flipped predictions):
+    otherwise the model is being scored on another task."""
+    trained = 100.0 * scored_row(history, selection)["test_acc"]
     if num_test is None and abs(part["accuracy"]["mean"] - trained) > 1.0:
         raise ValueError(f"{ckpt}: accuracy {part['accuracy']['mean']:.2f}% on the evaluation's test set, but "
                          f"{trained:.2f}% when it was trained: the two test sets differ")
 
 
 def train_and_score(config: ReproduceConfig, variant: Run, seed: int) -> None:
-    """One run and seed: train (resuming its checkpoint), score, write its record."""
+    """One run and seed: train (resuming its checkpoint), score unless below ``min_accuracy``,
+    write its record."""
     run = variant.name
     run_dir = os.path.join(config.out, run, f"seed{seed}")
     ckpt = os.path.join(run_dir, "checkpoint.pt")
     print(f"== training {run}, seed {seed} -> {run_dir}", file=sys.stderr)
-    history = train(config.train_config(variant, seed=seed, out=run_dir, resume=os.path.isfile(ckpt))).history
-    scores, figures = {}, {}
+    result = train(config.train_config(variant, seed=seed, out=run_dir, resume=os.path.isfile(ckpt)))
+    record = new_record(run=run, method=variant.method, k_rounding=variant.k_rounding, k_update=variant.k_update,
+                        k_init=variant.k_init, seed=seed, epochs=config.epochs, settings=config.settings(),
+                        history=result.history, scores={}, machine={**machine(), "threads": torch.get_num_threads()},
+                        scoring={})
+    if result.selection:
+        record["selection"] = result.selection
+    path = score_path(config.results, run, seed)
+    if config.below_gate(record):
+        record["not_scored"] = {"accuracy": record_accuracy(record), "min_accuracy": config.min_accuracy}
+        print(f"== {run}, seed {seed}: not scored, test accuracy {record_accuracy(record):.2f}% < "
+              f"{config.min_accuracy:g}%", file=sys.stderr)
+        write_score_file(path, record)
+        return
+    figures = _score(config, run, seed, ckpt, record)
+    write_score_file(path, record)
+    if seed == min(config.seeds):  # one seed's saliency maps per run: PNGs are not small
+        for name, src in figures.items():
+            shutil.copyfile(src, path.parent / name)
+
+
+def _score(config: ReproduceConfig, run: str, seed: int, ckpt: str, record: dict) -> dict[str, str]:
+    """Scores the run's checkpoint with every fill and pass into ``record`` (its scores and the
+    scoring's wall and CPU seconds); returns the saliency figures by file name."""
+    figures = {}
     t0, cpu0 = time.perf_counter(), time.process_time()
     for fill in config.fills:
         for i, (methods, num_test) in enumerate(config.passes()):
-            eval_dir = os.path.join(run_dir, f"eval-{fill}-{'-'.join(methods)}")
+            eval_dir = os.path.join(os.path.dirname(ckpt), f"eval-{fill}-{'-'.join(methods)}")
             print(f"== scoring {run}, seed {seed}: {', '.join(methods)}, {fill} fill, "
                   f"{num_test or 'all'} test images", file=sys.stderr)
             if os.path.isdir(eval_dir):
                 shutil.rmtree(eval_dir)  # a stale or interrupted report of an earlier checkpoint
             results = run_evaluation([f"{run}={ckpt}"], config.evaluation(fill, i), out=eval_dir,
                                      data_dir=config.data_dir, device=config.device)
-            check_same_test_set(add_scores(scores, fill, results), history, num_test, ckpt)
+            check_same_test_set(add_scores(record["scores"], fill, results), record["history"], num_test, ckpt,
+                                record.get("selection"))
             figures.update({Path(f).name: f for f in results["files"]["figures"] if "saliency_" in f})
-    path = score_path(config.results, run, seed)
-    write_score_file(path, new_record(run=run, method=variant.method, k_rounding=variant.k_rounding,
-                                      k_update=variant.k_update, k_init=variant.k_init, seed=seed, epochs=config.epochs,
-                                      settings=config.settings(), history=history, scores=scores,
-                                      machine={**machine(), "threads": torch.get_num_threads()},
-                                      scoring={"time_s": time.perf_counter() - t0,
-                                               "cpu_s": time.process_time() - cpu0}))
-    if seed == min(config.seeds):  # one seed's saliency maps per run: PNGs are not small
-        for name, src in figures.items():
-            shutil.copyfile(src, path.parent / name)
+    record["scoring"] = {"time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0}
+    return figures

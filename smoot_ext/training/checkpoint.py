@@ -13,19 +13,24 @@ or torch.compile wrapper: no ``module.`` or ``_orig_mod.`` prefixes), ``optimize
 (one ``SaliencyGuidedTraining.state_dict()`` per rank: the k vector and that rank's mask
 generator), ``scaler`` (the fp16 GradScaler's state; empty for other precisions), ``rng`` (one
 entry per rank: torch, CUDA, numpy and python RNG states), ``epoch`` (epochs completed) and
-``history`` (one metrics dict per epoch). Checkpoints written before ``trainer`` was per rank
-(rank 0's object, with each rank's mask generator under ``rng``) are read in this layout.
+``history`` (one metrics dict per epoch); with a validation split, ``best_model`` (the best
+epoch's weights; ``model`` is the last epoch's, what a resume continues). Checkpoints written
+before ``trainer`` was per rank (rank 0's object, with each rank's mask generator under ``rng``)
+are read in this layout.
 
 ``meta`` is a plain dict: ``dataset``, ``model``, ``method`` ("baseline" | "sgt" | "smoot"),
 ``in_channels``, ``num_classes``, ``image_size``, ``kind`` and ``vocab_size`` (smoot_ext.data's
 DataBundle), ``num_units`` (M, maskable units per image),
 ``epoch``, ``k_stats`` ({"min", "median", "max", "mean"} of the k vector after the last epoch;
 zeros for the baseline), ``k`` (the k vector, int64 CPU tensor, or None for the baseline),
-``metrics`` (the last epoch's metrics) and ``config`` (every option of the run, as a dict).
+``metrics`` (the metrics of the epoch ``load_model`` serves: the last, or with a validation
+split the best), ``config`` (every option of the run, as a dict) and, with a validation split,
+``selection`` (``val_fraction``, ``val_size``, ``monitor``, ``patience``, ``best_epoch``,
+``stopped_at`` and ``reason``: "patience", "epochs" (the cap), or None while it goes on).
 
 ``load_model`` rebuilds the model with ``smoot_ext.models.build_model`` from ``meta`` (never
-downloading weights: the trained ones are loaded over it), loads the weights and returns it in
-eval mode.
+downloading weights: the trained ones are loaded over it), loads the weights (``best_model``
+where there is one) and returns it in eval mode.
 """
 from __future__ import annotations
 
@@ -83,11 +88,15 @@ def _per_rank_trainer(state: dict) -> dict:
     return state
 
 
-def write_history(out: str, history: list[dict], columns) -> None:
+def write_history(out: str, history: list[dict], columns, selection: dict | None = None) -> None:
     """metrics.jsonl and metrics.csv, each replaced atomically and rewritten whole from the
-    checkpointed history, so a resumed run never duplicates rows."""
-    for name, write in (("metrics.jsonl", lambda f: f.writelines(json.dumps(r) + "\n" for r in history)),
-                        ("metrics.csv", lambda f: _csv(f, history, columns))):
+    checkpointed history, so a resumed run never duplicates rows; with a validation split, its
+    ``selection`` (best epoch, where and why the run stopped) as selection.json."""
+    files = [("metrics.jsonl", lambda f: f.writelines(json.dumps(r) + "\n" for r in history)),
+             ("metrics.csv", lambda f: _csv(f, history, columns))]
+    if selection is not None:
+        files.append(("selection.json", lambda f: f.write(json.dumps(selection, indent=1) + "\n")))
+    for name, write in files:
         tmp = os.path.join(out, f".{name}.tmp")
         with open(tmp, "w", newline="") as f:
             write(f)
@@ -108,6 +117,6 @@ def load_model(path: str, map_location="cpu"):
     meta = state["meta"]
     model = build_model(meta["model"], meta["in_channels"], meta["num_classes"], meta["image_size"],
                         pretrained=False, vocab_size=meta.get("vocab_size"))
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state.get("best_model") or state["model"])  # the best epoch's, where validated
     model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu")
     return model.eval(), meta

@@ -12,6 +12,7 @@ from ..data import DATASET_KINDS, DATASETS, default_data_dir
 from ..models import IMAGE_MODELS, MODELS
 from ..ops import BACKENDS
 from .guided import GuidedConfig
+from .selection import MONITORS
 
 OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
 # The training step's arithmetic: float32, or torch.autocast to bfloat16 / float16 (fp16 needs a
@@ -58,6 +59,10 @@ class TrainConfig:
     progress: bool = True
     out: str | None = None           # None: runs/<dataset>-<method>[-<model> if not the default]
     resume: bool = False
+    # Model selection (.selection): None, none of it, as before these options existed.
+    val_fraction: float | None = None  # held out of the training set; the best epoch on it is kept
+    patience: int | None = None      # stop after this many epochs without a better validation score
+    monitor: str = "accuracy"        # MONITORS: what "better" means
 
     @classmethod
     def from_options(cls, options: dict) -> TrainConfig:
@@ -121,7 +126,8 @@ def check_resume_options(config: TrainConfig, saved: dict, given: Iterable[str] 
 
 def _check_choices(c: TrainConfig) -> None:
     for name, valid in (("dataset", DATASETS), ("model", MODELS), ("optimizer", OPTIMIZERS),
-                        ("pretrained", ("auto", "yes", "no")), ("precision", tuple(PRECISIONS))):
+                        ("pretrained", ("auto", "yes", "no")), ("precision", tuple(PRECISIONS)),
+                        ("monitor", MONITORS)):
         if getattr(c, name) not in valid:
             raise ValueError(f"{name}: expected one of {', '.join(valid)}, got {getattr(c, name)!r}")
     if c.guided.backend not in BACKENDS:
@@ -135,9 +141,14 @@ def _check_choices(c: TrainConfig) -> None:
 
 def _check_counts(c: TrainConfig) -> None:
     for name, low in (("epochs", 1), ("batch_size", 1), ("num_workers", 0), ("threads", 0),
-                      ("subset", 1), ("test_subset", 1)):
+                      ("subset", 1), ("test_subset", 1), ("patience", 1)):
         v = getattr(c, name)
         if v is not None and v < low:
             raise ValueError(f"{name}: expected an integer >= {low}, got {v}")
     if not c.lr > 0:
         raise ValueError(f"lr: expected a learning rate > 0, got {c.lr}")
+    if c.val_fraction is not None and not 0 < c.val_fraction < 1:
+        raise ValueError(f"val_fraction: expected a fraction of the training set in (0, 1), got {c.val_fraction}")
+    if c.patience is not None and c.val_fraction is None and not c.resume:  # a resume's: the checkpoint's
+        raise ValueError(f"patience: stopping needs a validation split to watch (val_fraction), got patience "
+                         f"{c.patience} without one")

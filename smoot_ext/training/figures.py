@@ -12,15 +12,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_training_curves(history: list[dict], path: str, title: str = "") -> None:
-    """Train loss, test accuracy and k min/median/max against the epoch."""
+    """Train loss, test (and validation) accuracy and k min/median/max against the epoch."""
     epochs = [r["epoch"] for r in history]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     axes[0].plot(epochs, [r["train_loss"] for r in history], marker=".", label="loss")
     axes[0].plot(epochs, [r["train_ce"] for r in history], marker=".", label="cross-entropy")
     axes[0].set(xlabel="epoch", ylabel="train loss")
     axes[0].legend()
-    axes[1].plot(epochs, [100 * r["test_acc"] for r in history], marker=".", color="tab:green")
-    axes[1].set(xlabel="epoch", ylabel="test accuracy (%)")
+    axes[1].plot(epochs, [100 * r["test_acc"] for r in history], marker=".", color="tab:green", label="test")
+    if "val_acc" in history[-1]:  # a validation split: its accuracy and the best epoch, the one served
+        axes[1].plot(epochs, [100 * r["val_acc"] for r in history], marker=".", color="tab:orange", label="validation")
+        axes[1].axvline(history[-1]["best_epoch"], color="grey", linestyle="--", label="best epoch")
+        axes[1].legend()
+    axes[1].set(xlabel="epoch", ylabel="accuracy (%)" if "val_acc" in history[-1] else "test accuracy (%)")
     for key in ("k_max", "k_median", "k_min"):
         axes[2].plot(epochs, [r[key] for r in history], marker=".", label=key[2:])
     axes[2].set(xlabel="epoch", ylabel="k (masked units)")

@@ -15,6 +15,14 @@
 - ``curves.png`` (train loss, test accuracy, k min/median/max per epoch) and ``k_hist.png``
   (the final k vector) at the end.
 
+With ``val_fraction`` (:mod:`.selection`), that share of the training set is held out; each epoch
+adds ``val_loss``, ``val_acc`` and ``best_epoch`` (the best so far, by ``monitor``) to its row;
+the checkpoint also keeps the best epoch's weights (``best_model``), which ``load_model`` and
+the returned model are, while ``model`` stays the last epoch's, the state a resume (or a raised
+``epochs`` cap) continues from; ``selection.json`` and the checkpoint's ``meta["selection"]``
+say the best epoch, where the run stopped and why. With ``patience`` too, the run stops once
+that many epochs in a row brought no better validation score; ``epochs`` is then the cap.
+
 ``precision`` "bf16" runs each training step under ``torch.autocast`` to bfloat16 (CPU and
 CUDA), "fp16" under autocast to float16 with a ``GradScaler`` (CUDA); the test pass stays float32.
 
@@ -44,7 +52,7 @@ import random
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from .._extras import require
@@ -64,6 +72,7 @@ from .checkpoint import FORMAT, load_checkpoint, save_checkpoint, write_history 
 from .config import PRECISIONS, RESUME_OVERRIDES, TrainConfig, check_resume_options  # noqa: E402
 from .guided import SaliencyGuidedTraining  # noqa: E402
 from .saliency import eval_mode  # noqa: E402
+from .selection import VALIDATION_COLUMNS, best_epoch, scored_row, split_validation, stop_reason  # noqa: E402
 
 # One row of metrics.csv / metrics.jsonl per epoch.
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_ce", "train_kl", "train_acc", "test_loss", "test_acc",
@@ -75,8 +84,15 @@ TIMINGS = ("time_s", "cpu_s")
 
 class TrainResult(NamedTuple):
     history: list[dict]                 # one HISTORY_COLUMNS row per epoch
-    model: torch.nn.Module              # the trained model, without DDP/compile wrappers
+    model: torch.nn.Module              # the trained model (the best epoch's, with a validation split),
+                                        # without DDP/compile wrappers
     guided: SaliencyGuidedTraining      # its k vector (SMOOT) and mask generator
+    selection: dict | None = None       # with a validation split: the best epoch, where and why it stopped
+
+    @property
+    def scored(self) -> dict:
+        """The history row of the model returned: the best epoch's, or the last."""
+        return scored_row(self.history, self.selection)
 
 
 class TrainingStopped(RuntimeError):
@@ -119,6 +135,8 @@ class _Run:
     scaler: torch.amp.GradScaler
     sgt: SaliencyGuidedTraining
     history: list
+    val: object = None                  # the held-out IndexedSamples, with val_fraction
+    best_model: dict | None = None      # the best epoch's weights so far, with val_fraction
 
     @property
     def checkpoint_path(self) -> str:
@@ -154,7 +172,10 @@ def train(config: TrainConfig, given: Iterable[str] | None = None) -> TrainResul
             _plot(run)
         if own_group:
             dist.barrier()  # no rank tears the group down while another still works in it
-        return TrainResult(run.history, run.model, run.sgt)
+        selection = _selection(run, run.history)
+        if selection:  # after the last checkpoint: it keeps the last weights, to continue from
+            run.model.load_state_dict(run.best_model)
+        return TrainResult(run.history, run.model, run.sgt, selection)
     finally:
         if own_group:
             dist.destroy_process_group()
@@ -216,14 +237,17 @@ def _load_data(cfg: TrainConfig, ranks: Ranks):
     if len(bundle.train) < ranks.world:
         raise ValueError(f"subset: {len(bundle.train)} training samples cannot be shared "
                          f"out over {ranks.world} processes")
-    return bundle
+    if cfg.val_fraction is None:
+        return bundle, None
+    train, val = split_validation(bundle.train, cfg.val_fraction, cfg.seed)
+    return replace(bundle, train=train), val
 
 
 def _set_up(cfg: TrainConfig, device: torch.device, ranks: Ranks) -> _Run:
     """The data, the model (the same initial weights on every rank), its optimizer, the trainer object."""
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    bundle = _load_data(cfg, ranks)
+    bundle, val = _load_data(cfg, ranks)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -244,7 +268,7 @@ def _set_up(cfg: TrainConfig, device: torch.device, ranks: Ranks) -> _Run:
                                  seed=cfg.seed * 1_000_003 + ranks.rank, lengths=bundle.train.lengths)
     if ranks.rank == 0:
         os.makedirs(cfg.out, exist_ok=True)
-    return _Run(cfg, ranks, device, bundle, model, run_model, opt, scaler, sgt, history=[])
+    return _Run(cfg, ranks, device, bundle, model, run_model, opt, scaler, sgt, history=[], val=val)
 
 
 def _restore(run: _Run, state: dict) -> None:
@@ -259,6 +283,7 @@ def _restore(run: _Run, state: dict) -> None:
     run.sgt.load_state_dict(state["trainer"][rank])
     _set_rng_state(state["rng"][rank])
     run.history = state["history"]
+    run.best_model = state.get("best_model")
     if rank == 0:
         print(f"resuming {run.checkpoint_path} after epoch {state['epoch']} (options from the checkpoint; "
               f"taken from the command line: {', '.join(RESUME_OVERRIDES)})", file=sys.stderr)
@@ -323,6 +348,8 @@ def _epochs(run: _Run) -> None:
     """The remaining epochs, each followed by its checkpoint."""
     try:
         for epoch in range(len(run.history), run.cfg.epochs):
+            if _stop(run, run.history) == "patience":  # also a resumed run that had stopped
+                break
             _save(run, _epoch(run, epoch))
     except KeyboardInterrupt as e:
         raise Interrupted(f"interrupted during epoch {len(run.history) + 1}: {_kept(run)}") from e
@@ -347,9 +374,37 @@ def _epoch(run: _Run, epoch: int) -> dict:
     k = run.sgt.k_stats()
     return {"epoch": epoch + 1, "train_loss": totals[0] / totals[4], "train_ce": totals[1] / totals[4],
             "train_kl": totals[2] / totals[4], "train_acc": totals[3] / totals[4],
-            "test_loss": test_loss, "test_acc": test_acc, "k_min": k["min"],
+            "test_loss": test_loss, "test_acc": test_acc, **_validate(run, epoch), "k_min": k["min"],
             "k_median": k["median"], "k_max": k["max"], "k_mean": k["mean"],
             "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0}
+
+
+def _validate(run: _Run, epoch: int) -> dict:
+    """The validation split's columns of the epoch's row (none without one); the best epoch
+    so far counts this one."""
+    if run.val is None:
+        return {}
+    loss, acc = test_loss_and_accuracy(run.test_model, run.val, run.device, run.cfg.batch_size,
+                                       run.ranks.rank, run.ranks.world)
+    row = {"epoch": epoch + 1, "val_loss": loss, "val_acc": acc}
+    return {"val_loss": loss, "val_acc": acc, "best_epoch": best_epoch(run.history + [row], run.cfg.monitor)}
+
+
+def _stop(run: _Run, history: list[dict]) -> str | None:
+    """Why the run ends after ``history`` (.selection.stop_reason), or None."""
+    return stop_reason(history, run.cfg.monitor, run.cfg.patience if run.val is not None else None,
+                       run.cfg.epochs)
+
+
+def _selection(run: _Run, history: list[dict]) -> dict | None:
+    """With a validation split: how it was made, the best epoch, where the run stopped and why."""
+    if run.val is None or not history:
+        return None
+    reason = _stop(run, history)
+    cfg = run.cfg
+    return {"val_fraction": cfg.val_fraction, "val_size": len(run.val), "monitor": cfg.monitor,
+            "patience": cfg.patience, "best_epoch": history[-1]["best_epoch"],
+            "stopped_at": history[-1]["epoch"] if reason else None, "reason": reason}
 
 
 def _train_epoch(run: _Run, epoch: int) -> tuple[torch.Tensor, int]:
@@ -397,19 +452,45 @@ def _save(run: _Run, row: dict) -> None:
     epoch, world = row["epoch"], run.ranks.world
     trainers, rngs = zip(*_all_gather((run.sgt.state_dict(), _rng_state()), world))  # one exchange
     history = run.history + [row]
+    best = _best_weights(run, row)
     if run.ranks.rank == 0:
         _write(run, f"the checkpoint of epoch {epoch}", lambda: save_checkpoint(run.checkpoint_path, {
             "format": FORMAT, "meta": _meta(run, epoch, history), "model": run.model.state_dict(),
             "optimizer": run.opt.state_dict(), "trainer": list(trainers), "scaler": run.scaler.state_dict(),
             "rng": list(rngs), "epoch": epoch, "history": history,
-            "sampler": {"seed": run.cfg.seed, "next_epoch": epoch}}))
-    run.history = history
+            "sampler": {"seed": run.cfg.seed, "next_epoch": epoch}, **({"best_model": best} if best else {})}))
+    run.history, run.best_model = history, best
     if run.ranks.rank != 0:
         return
-    _write(run, f"the metrics of epoch {epoch}", lambda: write_history(run.cfg.out, history, HISTORY_COLUMNS))
+    columns = HISTORY_COLUMNS if run.val is None else _with_validation(HISTORY_COLUMNS)
+    _write(run, f"the metrics of epoch {epoch}",
+           lambda: write_history(run.cfg.out, history, columns, _selection(run, history)))
     print(f"epoch {epoch}/{run.cfg.epochs}: train loss {row['train_loss']:.4f}, test acc "
-          f"{100 * row['test_acc']:.2f}%, k min/median/max {row['k_min']:.0f}/{row['k_median']:.0f}/"
-          f"{row['k_max']:.0f}, {row['time_s']:.1f}s", file=sys.stderr)
+          f"{100 * row['test_acc']:.2f}%, {_validation_note(run, row)}k min/median/max {row['k_min']:.0f}/"
+          f"{row['k_median']:.0f}/{row['k_max']:.0f}, {row['time_s']:.1f}s", file=sys.stderr)
+
+
+def _best_weights(run: _Run, row: dict) -> dict | None:
+    """The best epoch's weights after this epoch's ``row``: a copy of the model's where it is the
+    best so far (the model trains on), else the earlier best's."""
+    if run.val is None or row["best_epoch"] != row["epoch"]:
+        return run.best_model
+    return {name: t.detach().clone() for name, t in run.model.state_dict().items()}
+
+
+def _with_validation(columns: tuple) -> tuple:
+    """The history columns with the validation split's after the test columns."""
+    at = columns.index("test_acc") + 1
+    return columns[:at] + VALIDATION_COLUMNS + columns[at:]
+
+
+def _validation_note(run: _Run, row: dict) -> str:
+    if run.val is None:
+        return ""
+    note = f"val acc {100 * row['val_acc']:.2f}% (best epoch {row['best_epoch']}), "
+    if _stop(run, run.history) == "patience":
+        note += f"stopping: {run.cfg.patience} epochs without a better validation {run.cfg.monitor}, "
+    return note
 
 
 def _write(run: _Run, what: str, write) -> None:
@@ -421,11 +502,13 @@ def _write(run: _Run, what: str, write) -> None:
 
 def _meta(run: _Run, epoch: int, history: list[dict]) -> dict:
     cfg, b = run.cfg, run.bundle
+    selection = _selection(run, history)
     return {"dataset": cfg.dataset, "model": cfg.model, "method": cfg.method,
             "in_channels": b.in_channels, "num_classes": b.num_classes, "image_size": b.image_size,
             "mean": b.mean, "std": b.std, "kind": b.kind, "vocab_size": b.vocab_size,
             **run.sgt.k_summary(), "epoch": epoch,
-            "metrics": history[-1], "config": cfg.options()}
+            "metrics": scored_row(history, selection), "config": cfg.options(),
+            **({"selection": selection} if selection else {})}
 
 
 def _plot(run: _Run) -> None:
