@@ -101,16 +101,21 @@ def outcome(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
     return logits.argmax(dim=1) == y, prob
 
 
-# Inputs per forward pass of the removal curves: a batch whose inputs fill about this many bytes
-# (benchmarks/eval_vs_quantus.py's floor sweep times the batches).
-FORWARD_BYTES = 256 * 1024
+# Inputs per forward pass of the removal curves: a batch whose inputs fill about this many bytes.
+# benchmarks/eval_vs_quantus.py's floor sweep (the paper CNN, 2-core Xeon, 1 and 2 threads) found
+# the fastest batch at 512-1024 inputs of 8x8, 128-256 of 16x16 and 32-64 of 28x28: 128-256 KiB
+# each; beyond that the activations leave the cache (1024 of 16x16 was 1.65x slower than 128).
+FORWARD_BYTES = 128 * 1024
 MAX_FORWARD_BATCH = 1024
 
 
 def default_forward_batch(x: torch.Tensor) -> int:
     """The forward batch for inputs like ``x`` (a batch): ``FORWARD_BYTES`` of them, at least 16.
     A size in bytes, not a timed calibration, so the same inputs are always forwarded in the same
-    batches (a kernel may round differently at another batch size) and scores repeat bit for bit."""
+    batches (a kernel may round differently at another batch size) and scores repeat bit for bit.
+    Off the CPU, ``MAX_FORWARD_BATCH``: the byte rule is the CPU caches' (not measured on a GPU)."""
+    if x.device.type != "cpu":
+        return MAX_FORWARD_BATCH
     per_input = max(1, x[0].numel() * x.element_size())
     return max(16, min(MAX_FORWARD_BATCH, FORWARD_BYTES // per_input))
 
