@@ -36,6 +36,7 @@ import numpy as np
 import record
 import torch
 
+from smoot_ext.allocator import keep_freed_memory
 from smoot_ext.data import default_data_dir, load_dataset
 from smoot_ext.evaluation.attribution import attribute
 from smoot_ext.evaluation.imputation import Imputation, remove
@@ -210,11 +211,12 @@ def main(argv=None):
     p.add_argument("--data-dir", help="torchvision datasets; given (or $SMOOT_DATA_DIR), MNIST is a case too")
     p.add_argument("--checkpoint", nargs="+", metavar="DATASET=PATH", help="(default: a short SGT run each)")
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="(default: %(default)s)")
-    p.add_argument("--repeats", type=int, default=3, help="(default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=5, help="(default: %(default)s)")
     p.add_argument("--floor-batches", nargs="+", type=int, default=list(FLOOR_BATCHES))
     p.add_argument("--datasets", nargs="+", choices=list(CASES), help="(default: all that have data)")
     record.add_output_arguments(p, "eval_vs_quantus")
     args = p.parse_args(argv)
+    keep_freed_memory()  # as smoot-evaluate does; process-wide, so Quantus runs with it too
     data_dir = args.data_dir or os.environ.get("SMOOT_DATA_DIR")
     datasets = args.datasets or [d for d in CASES if d != "mnist" or data_dir]
     checkpoints = parse_checkpoints(args.checkpoint)

@@ -1,10 +1,12 @@
 """smoot_ext.data: the datasets, their sample index, synthetic ground truth, loaders, errors."""
 
+import numpy as np
 import pytest
 import torch
 from data_dir import MNIST_DIR, needs_mnist
 
 from smoot_ext.data import DATASETS, EpochBatchSampler, load_dataset, make_loader
+from smoot_ext.data.images import stratified_split
 
 
 def test_digits_split_range_and_index():
@@ -18,6 +20,35 @@ def test_digits_split_range_and_index():
     assert b.train.masks is None and b.alpha == 0.95
     # The split does not depend on the seed: every run is scored on the same test images.
     assert torch.equal(load_dataset("digits", seed=3).test.images, b.test.images)
+
+
+def test_digits_are_scikit_learns_with_its_split():
+    """Read without importing scikit-learn, the data and the split are load_digits' and
+    train_test_split's (stratified, random_state=0)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    tr, te = train_test_split(np.arange(len(d.target)), test_size=0.2, stratify=d.target, random_state=0)
+    b = load_dataset("digits")
+    assert torch.equal(b.train.inputs, torch.tensor(d.images[np.sort(tr)], dtype=torch.float32)[:, None] / 16.0)
+    assert torch.equal(b.test.inputs, torch.tensor(d.images[np.sort(te)], dtype=torch.float32)[:, None] / 16.0)
+    assert b.test.labels.tolist() == d.target[np.sort(te)].tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+@pytest.mark.parametrize("counts, fraction", [((5, 5, 5), 0.2), ((3, 7, 11, 2), 0.25), ((10, 9, 9, 9, 3), 0.3),
+                                             ((50, 2, 3), 0.5)])
+def test_the_stratified_split_is_scikit_learns(seed, counts, fraction):
+    """Ties among remainders (equal class counts) take scikit-learn's random draws, in its order."""
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+    idx = np.arange(len(y))
+    want_tr, want_te = train_test_split(idx, test_size=fraction, stratify=y, random_state=seed)
+    tr, te = stratified_split(y, fraction, seed)
+    assert np.array_equal(tr, want_tr) and np.array_equal(te, want_te)
 
 
 def test_synthetic_ground_truth_region_carries_the_signal():

@@ -15,11 +15,12 @@ Also the MoRF drop (comprehensiveness after ERASER: the mean, over the levels th
 something, of the clean value minus the MoRF curve; higher = better) and the LeRF drop
 (sufficiency: the same with LeRF, only the most relevant kept; lower = better). For text,
 ERASER's own AOPC (bins of 1-50% of the tokens, deleted or replaced) and rationale agreement
-(token F1, IOU F1, AUPRC) beside a random-score row, in eraser.csv and the report. Where the data knows its truth (synthetic, ts-*,
-text-rationale, text-majority): precision at the truth's size and AUROC of the map against it; for series also
-the time-series benchmark's AUP and AUR (Ismail et al. 2020, its published formulae) and their
-time and feature variants, per element (per step too, marked, where the truth covers at most
-half of the steps); every such table ends with a chance row, a seeded random map.
+(token F1, IOU F1, AUPRC) beside a random-score row, in eraser.csv and the report. Where the
+data knows its truth (synthetic, ts-*, text-rationale, text-majority): precision at the truth's
+size and AUROC of the map against it; for series also the time-series benchmark's AUP and AUR
+(Ismail et al. 2020, its published formulae) and their time and feature variants, per element
+(per step too, marked, where the truth covers at most half of the steps); every such table ends
+with a chance row, a seeded random map.
 
 Sequences (ts-*, text-rationale): --unit pixel removes whole time steps or tokens ("step"),
 --unit feature single values of a series ("element"); levels are fractions of each sample's own

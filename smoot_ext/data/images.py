@@ -2,11 +2,13 @@
 synthetic squares (see smoot_ext.data's docstring)."""
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
 import torch
 
+from .._extras import require
 from .samples import IndexedImages
 
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic")
@@ -15,16 +17,59 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _digits():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    y = torch.tensor(d.target, dtype=torch.long)
+    x, y = _digits_arrays()
     # A fixed split (not --seed): the test set must be the same for every run compared.
-    tr, te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=d.target, random_state=0)
+    tr, te = stratified_split(y, test_fraction=0.2, seed=0)
+    x = torch.tensor(x, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0
+    y = torch.tensor(y, dtype=torch.long)
     tr, te = torch.as_tensor(np.sort(tr)), torch.as_tensor(np.sort(te))
     return IndexedImages(x[tr], y[tr]), IndexedImages(x[te], y[te]), 10
+
+
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits (1797 x 64 values in 0..16, labels), read from the file it ships as
+    its ``load_digits`` reads it, without importing scikit-learn (about a second of imports)."""
+    require("train", "sklearn")  # the file ships with it
+    folder = importlib.util.find_spec("sklearn").submodule_search_locations[0]
+    path = os.path.join(folder, "datasets", "data", "digits.csv.gz")
+    data = np.loadtxt(path, delimiter=",")
+    return data[:, :-1], data[:, -1].astype(int)
+
+
+def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) positions as scikit-learn's ``train_test_split(stratify=y, test_size=...,
+    random_state=seed)`` draws them (StratifiedShuffleSplit, one split; tests/test_data.py
+    checks they are equal), without importing scikit-learn."""
+    n_test = int(np.ceil(test_fraction * len(y)))
+    _, y_indices = np.unique(y, return_inverse=True)
+    class_counts = np.bincount(y_indices)
+    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
+    rng = np.random.RandomState(seed)
+    n_i = _approximate_mode(class_counts, len(y) - n_test, rng)
+    t_i = _approximate_mode(class_counts - n_i, n_test, rng)
+    train, test = [], []
+    for i, members in enumerate(class_indices):
+        perm = members.take(rng.permutation(class_counts[i]), mode="clip")
+        train.extend(perm[:n_i[i]])
+        test.extend(perm[n_i[i]:n_i[i] + t_i[i]])
+    return rng.permutation(train), rng.permutation(test)
+
+
+def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """scikit-learn's ``utils.extmath._approximate_mode``: per-class draws proportional to the
+    counts, floored, the rest given by largest remainder with random tie breaks."""
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    remainder = continuous - floored
+    for value in np.sort(np.unique(remainder))[::-1]:
+        if need_to_add <= 0:
+            break
+        (inds,) = np.where(remainder == value)
+        add_now = min(len(inds), need_to_add)
+        floored[rng.choice(inds, size=add_now, replace=False)] += 1
+        need_to_add -= add_now
+    return floored.astype(int)
 
 
 def _torchvision(name: str, data_dir: str, download: bool):
