@@ -1,12 +1,14 @@
 """smoot_ext.data: the datasets, their sample index, synthetic ground truth, loaders, errors."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 from data_dir import MNIST_DIR, needs_mnist
 
 from smoot_ext.data import DATASETS, EpochBatchSampler, load_dataset, make_loader
-from smoot_ext.data.images import stratified_split
+from smoot_ext.data.images import read_idx, stratified_split
 
 
 def test_digits_split_range_and_index():
@@ -75,6 +77,30 @@ def test_mnist_from_the_data_dir():
     assert (len(b.train), len(b.test), b.image_size, b.in_channels) == (100, 50, 28, 1)
     assert 0 <= b.train.images.min() and b.train.images.max() <= 1
     assert b.train[99][2] == 99  # re-indexed 0..n-1: the k vector has one entry per kept sample
+
+
+@needs_mnist
+def test_mnist_is_read_as_torchvision_reads_it():
+    """The idx files are read without torchvision; the tensors are those of its MNIST class."""
+    import torchvision.datasets as tvd
+
+    b = load_dataset("mnist", str(MNIST_DIR))
+    for split, train in ((b.train, True), (b.test, False)):
+        ds = tvd.MNIST(str(MNIST_DIR), train=train)
+        assert torch.equal(split.inputs, ds.data.unsqueeze(1).float() / 255.0)
+        assert torch.equal(split.labels, ds.targets)
+
+
+@pytest.mark.parametrize("content, message", [(b"not an idx file", "not an idx file of unsigned bytes"),
+                                              (b"\0\0\x08\x03\0\0", "truncated in its header"),
+                                              (b"\0\0\x08\x01\0\0\0\x05abc", "3 values for the shape (5,)")])
+def test_a_damaged_idx_file_is_named(tmp_path, content, message):
+    path = tmp_path / "f-idx1-ubyte"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        read_idx(str(path))
+    path.write_bytes(b"\0\0\x08\x02\0\0\0\x02\0\0\0\x03abcdef")
+    assert read_idx(str(path)).tolist() == [[97, 98, 99], [100, 101, 102]]
 
 
 def test_errors_name_the_choices_and_the_fix(tmp_path):
