@@ -95,11 +95,15 @@ def _torchvision(name: str, data_dir: str, download: bool):
                                     f"download it") from e
         except (AssertionError, ValueError, OSError, EOFError) as e:  # torchvision's reader on a bad file
             raise _unreadable(name, data_dir, e) from e
-        x = torch.as_tensor(np.asarray(ds.data))
-        y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
-        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # grey NHW / RGB NHWC -> NCHW
-        splits.append((x.float() / 255.0, y))
+        splits.append(_split(ds.data, ds.targets))
     return splits, len(ds.classes)
+
+
+def _split(data, targets) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x in [0, 1] NCHW, y long) from uint8 images, grey NHW or RGB NHWC, and their labels."""
+    x = torch.as_tensor(np.asarray(data))
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    return x.float() / 255.0, torch.as_tensor(np.asarray(targets), dtype=torch.long)
 
 
 # torchvision's folders and files of the MNIST-format datasets (their raw/ idx files).
@@ -118,8 +122,7 @@ def _idx_splits(name: str, data_dir: str):
         arrays = [read_idx(p) for p in paths]
     except ValueError as e:
         raise _unreadable(name, data_dir, e) from e
-    return [(torch.as_tensor(arrays[i]).unsqueeze(1).float() / 255.0, torch.as_tensor(arrays[i + 1], dtype=torch.long))
-            for i in (0, 2)], 10
+    return [_split(arrays[i], arrays[i + 1]) for i in (0, 2)], 10
 
 
 def read_idx(path: str) -> np.ndarray:
