@@ -17,14 +17,17 @@ The shared points are compared, and each side runs the same number of forward pa
   tie) the curves must be bit-identical, else the benchmark fails. On the raw maps the
   difference is reported with its cause: rows that differ are rows with tied scores, which
   Quantus orders with an unstable ``np.argsort`` and we send to the lower index.
-- Speed: per case and thread count, ``--repeats`` interleaved runs of ours, Quantus and the
+- Speed: per case and thread count, ``--repeats`` interleaved samples of ours, Quantus and the
   forward floor (a bare loop that only forwards the same perturbed images, at the fastest of
-  ``--floor-batches``, swept in the first repeat); minima and medians, ratios of each.
+  ``--floor-batches``, swept in the first repeat); minima and medians of the seconds per call,
+  ratios of each. A sample repeats its call until it lasts ``MIN_SAMPLE_S`` (as timeit does):
+  a case of 30 ms timed once is mostly the machine's noise.
 
 Without --checkpoint, each dataset gets a short SGT run first (not timed). Prints the table and
 JSON; rows go to benchmarks/results/eval_vs_quantus.csv.
 """
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -39,13 +42,14 @@ import torch
 from smoot_ext.allocator import keep_freed_memory
 from smoot_ext.data import default_data_dir, load_dataset
 from smoot_ext.evaluation.attribution import attribute
-from smoot_ext.evaluation.imputation import Imputation, remove
+from smoot_ext.evaluation.imputation import Imputation, removal_ranks, remove
 from smoot_ext.evaluation.perturbation import default_forward_batch, prepare_model, ranking, removal_curves
 
 # dataset: (test images, SGT epochs of the default checkpoint, pixels a step)
 CASES = {"digits": (360, 10, (1, 4)), "synthetic": (250, 8, (1, 4)), "mnist": (100, 1, (4, 16))}
 QUANTUS_BATCH = 64  # the issue's setting; Quantus' own default is 64 too
 FLOOR_BATCHES = (32, 64, 128, 256, 512, 1024)
+MIN_SAMPLE_S = 0.5
 
 
 def train_checkpoint(dataset: str, epochs: int, data_dir: str, out: str) -> str:
@@ -73,9 +77,7 @@ def load_case(dataset: str, checkpoint: str, data_dir: str, num_test: int):
 
 def tie_free(maps: torch.Tensor) -> torch.Tensor:
     """Each row's ranks in our MoRF order (ties to the lower index) as distinct scores."""
-    order = torch.sort(ranking(maps, "morf"), dim=1, stable=True).indices
-    ranks = torch.empty_like(order).scatter_(1, order, torch.arange(maps.shape[1]).expand_as(order))
-    return (maps.shape[1] - ranks).float()
+    return (maps.shape[1] - removal_ranks(ranking(maps, "morf"))).float()
 
 
 def ours(model, x, y, maps, step: int, fill: float, batch: int | None = None) -> np.ndarray:
@@ -110,16 +112,23 @@ def perturbed_images(x, maps, step: int, fill: float) -> torch.Tensor:
     return torch.cat([x, xm])
 
 
-def floor_seconds(model, images: torch.Tensor, batches) -> dict[int, float]:
-    """Seconds to forward ``images`` (and take the softmax) at each batch size."""
-    out = {}
+def floor_pass(model, images: torch.Tensor, batch: int) -> None:
+    """Forward ``images`` (and take the softmax) at ``batch`` inputs a pass."""
     with torch.inference_mode():
-        for b in batches:
-            t0 = time.perf_counter()
-            for i in range(0, len(images), b):
-                torch.softmax(model(images[i:i + b]), dim=1)
-            out[b] = time.perf_counter() - t0
-    return out
+        for i in range(0, len(images), batch):
+            torch.softmax(model(images[i:i + batch]), dim=1)
+
+
+def seconds_per_call(fn, calls: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t0) / calls
+
+
+def calls_for(seconds: float) -> int:
+    """Calls per timed sample so that it lasts MIN_SAMPLE_S: a case of 30 ms timed once is noise."""
+    return max(1, math.ceil(MIN_SAMPLE_S / seconds))
 
 
 def both(model, x, y, maps, step: int, fill: float) -> tuple[np.ndarray, np.ndarray]:
@@ -148,22 +157,23 @@ def compare(model, x, y, maps, step: int, fill: float) -> dict:
 def time_case(model, x, y, maps, step: int, fill: float, threads, repeats: int, batches) -> list[dict]:
     images = perturbed_images(x, maps, step, fill)
     runs = {t: {"ours": [], "quantus": [], "floor": []} for t in threads}
-    best_batch, swept = {}, {}
+    calls, best_batch, swept = {}, {}, {}
     for r in range(repeats):  # interleaved: a slow spell of the machine hits every column alike
         for t in threads:
             torch.set_num_threads(t)
-            for name, fn in (("ours", ours), ("quantus", quantus_curves)):
-                t0 = time.perf_counter()
-                fn(model, x, y, maps, step, fill)
-                runs[t][name].append(time.perf_counter() - t0)
             if r == 0:  # the sweep once, then its fastest batch
-                sweep = swept[t] = floor_seconds(model, images, batches)
-                best_batch[t] = min(sweep, key=sweep.get)
-            else:
-                sweep = floor_seconds(model, images, [best_batch[t]])
-            runs[t]["floor"].append(sweep[best_batch[t]])
+                swept[t] = {b: seconds_per_call(lambda b=b: floor_pass(model, images, b), 1) for b in batches}
+                best_batch[t] = min(swept[t], key=swept[t].get)
+            fns = {"ours": lambda: ours(model, x, y, maps, step, fill),
+                   "quantus": lambda: quantus_curves(model, x, y, maps, step, fill),
+                   "floor": lambda b=best_batch[t]: floor_pass(model, images, b)}
+            for name, fn in fns.items():
+                if (t, name) not in calls:
+                    calls[t, name] = calls_for(seconds_per_call(fn, 1))
+                runs[t][name].append(seconds_per_call(fn, calls[t, name]))
     return [{**row(t, runs[t], best_batch[t], len(images)),
-             "floor_sweep_s": " ".join(f"{b}:{v:.3f}" for b, v in swept[t].items())} for t in threads]
+             **{f"{name}_calls": calls[t, name] for name in runs[t]},
+             "floor_sweep_s": " ".join(f"{b}:{v:.4f}" for b, v in swept[t].items())} for t in threads]
 
 
 def row(threads: int, runs: dict, floor_batch: int, forwards: int) -> dict:
@@ -183,9 +193,9 @@ def print_table(rows: list[dict]) -> None:
     for r in rows:
         case = f"{r['dataset']} N={r['num_test']} {r['step']} px/step"
         print(f"{case:28s} {r['threads']:3d} {r['forward_batch']:5d} "
-              f"{r['ours_min_s']:6.2f}/{r['ours_median_s']:6.2f} "
-              f"{r['quantus_min_s']:6.2f}/{r['quantus_median_s']:6.2f} "
-              f"{r['floor_min_s']:6.2f}/{r['floor_median_s']:6.2f} "
+              f"{r['ours_min_s']:6.3f}/{r['ours_median_s']:6.3f} "
+              f"{r['quantus_min_s']:6.3f}/{r['quantus_median_s']:6.3f} "
+              f"{r['floor_min_s']:6.3f}/{r['floor_median_s']:6.3f} "
               f"{r['quantus_over_ours_min']:5.2f}/{r['quantus_over_ours_median']:5.2f} "
               f"{r['ours_over_floor_min']:5.2f}/{r['ours_over_floor_median']:5.2f}")
     for r in {(r["dataset"], r["step"]): r for r in rows}.values():

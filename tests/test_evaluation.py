@@ -321,8 +321,9 @@ def test_constant_fill_may_differ_per_channel():
     scores = torch.tensor([[4.0, 3.0, 2.0, 1.0]] * 2)  # pixel 0 first
     removal_curves(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 0.25], order="morf",
                    imputation=Imputation("constant", (0.5, -1.0)))
-    torch.testing.assert_close(seen[-1][:, :, 0, 0], torch.tensor([[0.5, -1.0]] * 2))
-    assert (seen[-1][:, :, 0, 1:] == 1).all() and (seen[-1][:, :, 1] == 1).all()
+    removed = seen[-1][2:]  # after x itself (level 0)
+    torch.testing.assert_close(removed[:, :, 0, 0], torch.tensor([[0.5, -1.0]] * 2))
+    assert (removed[:, :, 0, 1:] == 1).all() and (removed[:, :, 1] == 1).all()
     with pytest.raises(ValueError, match="background"):
         removal_curves(Spy(), x, torch.zeros(2, dtype=torch.long), scores, [0, 0.25],
                        imputation=Imputation("constant", (1, 2, 3)))

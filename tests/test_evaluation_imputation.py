@@ -115,3 +115,35 @@ def test_road_on_the_gpu_matches_the_cpu():
     cpu = noisy_linear_impute(x, removed, noise=0.0)
     gpu = noisy_linear_impute(x.cuda(), removed.cuda(), noise=0.0)
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-6, rtol=0)
+
+
+def _adversarial_scores(b, m, gen):
+    """Few distinct values (many ties), with +-0, +-inf and NaN among them."""
+    pool = torch.tensor([0.0, -0.0, 1.0, -1.0, 0.5, float("inf"), float("-inf"), float("nan")])
+    return pool[torch.randint(0, len(pool), (b, m), generator=gen)]
+
+
+@pytest.mark.parametrize("fill", ["constant", "constant3", "road", "uniform", "mean"])
+@pytest.mark.parametrize("unit,shape", [("pixel", (5, 3, 6, 7)), ("pixel", (5, 1, 4, 4)), ("feature", (5, 2, 3, 4)),
+                                        ("step", (5, 9, 3)), ("element", (5, 9, 3))])
+@pytest.mark.parametrize("scores", ["random", "adversarial"])
+def test_remove_levels_equals_remove_on_the_tiled_batch(fill, unit, shape, scores):
+    """One ranking per sample for the constant fills must give, bit for bit, what the op gives
+    on the batch tiled once per level: the same units (ties, NaN, +-0), fill and ROAD solve."""
+    from smoot_ext.evaluation.imputation import remove_levels, tile
+    from smoot_ext.evaluation.units import check_unit
+    if fill == "road" and len(shape) != 4:
+        pytest.skip("ROAD needs an image grid")
+    if fill == "constant3" and (len(shape) != 4 or shape[1] != 3):
+        pytest.skip("one value per channel needs 3 channels")
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(shape, generator=gen)
+    u = check_unit(unit)
+    B, M = shape[0], u.count(x)
+    s = torch.randn(B, M, generator=gen) if scores == "random" else _adversarial_scores(B, M, gen)
+    ks = torch.stack([torch.zeros(B, dtype=torch.int64), torch.full((B,), M),
+                      *(torch.randint(0, M + 1, (B,), generator=gen) for _ in range(2))])
+    imp = Imputation("constant", value=(0.1, -0.2, 0.3)) if fill == "constant3" else Imputation(fill, value=(-0.5,))
+    got = remove_levels(x, s, ks, imp, unit=unit, seed=3)
+    want, _ = remove(tile(x, 4), tile(s.reshape(u.score_shape(x)), 4), ks.reshape(-1), imp, unit=unit, seed=3)
+    assert torch.equal(got, want)

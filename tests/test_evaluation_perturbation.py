@@ -100,7 +100,9 @@ def test_the_uniform_fill_removes_the_literal_units_and_draws_within_the_kept_ra
     model, x, y, scores = batch
     spy = Spy(model)
     removal_curves(spy, x, y, scores, LEVELS, order=order, forward_batch=10_000, seed=3)
-    tiled = spy.seen[-1].view(len(LEVELS) - 1, *x.shape)  # the levels that remove something, one after the other
+    seen = spy.seen[-1]  # x itself (level 0 removes nothing), then the other levels one after the other
+    assert torch.equal(seen[:len(x)], x)
+    tiled = seen[len(x):].view(len(LEVELS) - 1, *x.shape)
     for li, k in enumerate(int(level * 64 + 1e-9) for level in LEVELS[1:]):
         for i in range(len(x)):
             rank = np.argsort(-scores[i].numpy() if order == "morf" else scores[i].numpy(), kind="stable")
@@ -115,6 +117,20 @@ def test_the_uniform_fill_removes_the_literal_units_and_draws_within_the_kept_ra
     again = Spy(model)
     removal_curves(again, x, y, scores, LEVELS, order=order, forward_batch=10_000, seed=3)
     assert torch.equal(again.seen[-1], spy.seen[-1])  # seeded
+
+
+@pytest.mark.parametrize("fill", ["uniform", "constant"])
+def test_given_clean_logits_change_nothing_but_the_work(batch, fill):
+    """Level 0 forwarded beside the removals or taken from ``clean_logits``: the same curves, and
+    the same random draws at every other level."""
+    model, x, y, scores = batch
+    imputation = Imputation(fill, -0.5)
+    with torch.inference_mode():
+        logits = model(x)
+    a = removal_curves(model, x, y, scores, LEVELS, imputation=imputation, forward_batch=12, seed=3)
+    b = removal_curves(model, x, y, scores, LEVELS, imputation=imputation, forward_batch=12, seed=3,
+                       clean_logits=logits)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
 
 
 def test_random_order_is_a_random_subset_of_every_size(batch):

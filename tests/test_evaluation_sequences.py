@@ -66,10 +66,11 @@ def test_levels_are_fractions_of_each_samples_own_length_and_padding_stays(unit)
     spy = Spy()
     removal_curves(spy, x, torch.zeros(3, dtype=torch.long), scores, LEVELS, order="morf", unit=unit,
                    lengths=lengths, forward_batch=10_000)
-    clean, removed = spy.seen[0], spy.seen[1]
-    assert torch.equal(clean[1], lengths)  # the model is told the lengths on every call
-    xm, lm = removed
-    assert torch.equal(lm, lengths.repeat(len(LEVELS) - 1))
+    assert len(spy.seen) == 1  # level 0 (x itself) and the removals in one pass
+    xs, lm = spy.seen[0]
+    assert torch.equal(lm, lengths.repeat(len(LEVELS)))  # the model is told each row's length
+    assert torch.equal(xs[:3], x)
+    xm = xs[3:]
     per = D if unit == "element" else 1
     changed = (xm != x.repeat(len(LEVELS) - 1, 1, 1))
     for i, level in enumerate(LEVELS[1:]):

@@ -123,6 +123,41 @@ def remove(x: torch.Tensor, score: torch.Tensor, k, imputation: Imputation, *, u
     return out, removed
 
 
+def remove_levels(x: torch.Tensor, score: torch.Tensor, ks: torch.Tensor, imputation: Imputation, *,
+                  unit: str = "pixel", seed: int = 0, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """x with the ``ks[l, b]`` lowest-``score`` units of sample b removed, for each level l:
+    (L * B, ...), row l * B + b, exactly what ``remove`` gives on the batch tiled L times
+    (``score`` (B, M), ``ks`` (L, B)). The fills that ``smoot_ext.mask`` writes as a constant
+    (constant, road) rank each sample once and write its L removals from that ranking: a removal
+    curve's other L - 1 top-k selections are repeats (on 8x8 digits they were most of the time
+    outside the forward passes). The random and mean fills come from the op, on the tiled batch."""
+    u = check_unit(unit, "unit")
+    L, B = ks.shape
+    spec = IMPUTATIONS[imputation.fill]
+    if spec.op_fill != "constant" or lengths is not None:
+        return remove(tile(x, L), tile(score.reshape(u.score_shape(x)), L), ks.reshape(-1), imputation, unit=unit,
+                      seed=seed, lengths=None if lengths is None else lengths.repeat(L))[0]
+    removed = u.spread((removal_ranks(score) < ks.unsqueeze(2)).reshape(L * B, *u.map_shape(x)))  # the op's mask
+    value = background_tensor(imputation.value, x)  # one value, or one per channel: the constant fill's own
+    out = torch.where(removed.view(L, B, *removed.shape[1:]), value, x.unsqueeze(0)).reshape(L * B, *x.shape[1:])
+    if imputation.fill != "constant":  # road: solved on the constant-filled removal
+        out = spec.then(tile(x, L), out, removed, imputation, seed)
+    return out
+
+
+def removal_ranks(score: torch.Tensor) -> torch.Tensor:
+    """(B, M) each unit's place in the order ``smoot_ext.mask`` removes units of ``score`` (B, M)
+    in: the lowest score first, ties to the lower index, NaN last (SPEC.md, mask 2)."""
+    order = torch.sort(score, dim=1, stable=True).indices
+    places = torch.arange(score.shape[1], device=score.device).expand_as(order)
+    return torch.empty_like(order).scatter_(1, order, places)
+
+
+def tile(t: torch.Tensor, times: int) -> torch.Tensor:
+    """`times` copies of the batch one after the other: row l * B + b is sample b at level l."""
+    return t.repeat(times, *([1] * (t.dim() - 1)))
+
+
 # ROAD's neighbour weights, edge neighbours twice the weight of corner ones, summing to one: the
 # binomial kernel's outer product with itself, less its centre, normalised (as _neighbour_sum computes them).
 ROAD_STENCIL = ((1 / 12, 1 / 6, 1 / 12),
