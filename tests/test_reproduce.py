@@ -218,3 +218,20 @@ def test_the_committed_sequences_overview_is_the_scripts_output_on_the_committed
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_overview.py"), *map(str, folders)],
                           capture_output=True, text=True, check=True)
     assert proc.stdout == (results / "sequences-overview.md").read_text()
+
+
+def test_paired_table_turns_each_stored_pair_to_the_reference_and_counts_resolved_differences(tmp_path):
+    key = {"kind": "score", "fill": "uniform", "method": "saliency", "metric": "accuracy", "statistic": "srg"}
+    runs = {r: {"quantities": [{**key, "mean": m, "lo": m - 1, "hi": m + 1, "n": 3}]}
+            for r, m in (("a", 50.0), ("ref", 55.0), ("c", 56.0))}
+    diffs = [{"a": "a", "b": "ref", **key, "paired": {"mean": 5.0, "lo": 4.0, "hi": 6.0}},  # stored ref - a
+             {"a": "ref", "b": "c", **key, "paired": {"mean": 1.0, "lo": -0.5, "hi": 2.5}}]
+    (tmp_path / "summary.json").write_text(json.dumps({"confidence": 0.95, "runs": runs, "differences": diffs}))
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "paired_table.py"), str(tmp_path),
+                           "--runs", "a", "ref", "c", "--reference", "ref"], capture_output=True, text=True, check=True)
+    row = [line for line in proc.stdout.splitlines() if line.startswith("| Saliency, uniform: SRG")][0]
+    cells = row.strip("| ").split(" | ")
+    assert cells[1:] == ["50.00 [49.00, 51.00]", "55.00 [54.00, 56.00]", "56.00 [55.00, 57.00]",
+                         "**-5.00 [-6.00, -4.00]**", "+1.00 [-0.50, 2.50]"]
+    assert "- a - ref: 1 of 1 score differences leave out 0" in proc.stdout
+    assert "- c - ref: 0 of 1 score differences leave out 0" in proc.stdout
