@@ -42,7 +42,7 @@ import torch
 from smoot_ext.allocator import keep_freed_memory
 from smoot_ext.data import default_data_dir, load_dataset
 from smoot_ext.evaluation.attribution import attribute
-from smoot_ext.evaluation.imputation import Imputation, removal_ranks, remove
+from smoot_ext.evaluation.imputation import Imputation, removal_ranks, remove, tile
 from smoot_ext.evaluation.perturbation import default_forward_batch, prepare_model, ranking, removal_curves
 
 # dataset: (test images, SGT epochs of the default checkpoint, pixels a step)
@@ -107,8 +107,7 @@ def perturbed_images(x, maps, step: int, fill: float) -> torch.Tensor:
     m, n = maps.shape[1], x.shape[0]
     k = torch.arange(1, m // step).repeat_interleave(n) * step
     rep = m // step - 1
-    s = ranking(maps, "morf").reshape(x.shape).repeat(rep, 1, 1, 1)
-    xm, _ = remove(x.repeat(rep, 1, 1, 1), s, k, Imputation("constant", (fill,)))
+    xm, _ = remove(tile(x, rep), tile(ranking(maps, "morf").reshape(x.shape), rep), k, Imputation("constant", (fill,)))
     return torch.cat([x, xm])
 
 

@@ -11,6 +11,9 @@ import json
 from pathlib import Path
 
 from smoot_ext.evaluation.statistics import format_interval
+from smoot_ext.study.comparison import find_quantity
+
+FIELDS = ("kind", "fill", "method", "metric", "statistic")  # what names a quantity in summary.json
 
 # (label, kind, fill, method, metric, statistic): the rows printed unless --all
 NAMES = {"saliency": "Saliency", "integrated_gradients": "IG", "auc_morf": "MoRF", "auc_lerf": "LeRF", "srg": "SRG"}
@@ -21,17 +24,10 @@ HEADLINE = (("test accuracy", "accuracy", "", "", "", "test_acc"),
               for s in ("auc_morf", "auc_lerf", "srg")))
 
 
-def _find(rows: list[dict], key: tuple) -> dict | None:
-    for q in rows:
-        if (q["kind"], q["fill"], q["method"], q["metric"], q["statistic"]) == key:
-            return q
-    return None
-
-
 def _difference(summary: dict, ref: str, run: str, key: tuple) -> dict | None:
     """The paired interval of run - ref (the summary stores each pair once, in either order)."""
     for d in summary["differences"]:
-        if (d["kind"], d["fill"], d["method"], d["metric"], d["statistic"]) != key or "paired" not in d:
+        if tuple(d[f] for f in FIELDS) != key or "paired" not in d:
             continue
         p = d["paired"]
         if (d["a"], d["b"]) == (ref, run):
@@ -54,7 +50,7 @@ def table(summary: dict, runs: list[str], ref: str) -> list[str]:
              "|---" * (1 + len(runs) + len(others)) + "|"]
     for label, *key in HEADLINE:
         key = tuple(key)
-        cells = [_cell(_find(summary["runs"][r]["quantities"], key)) for r in runs]
+        cells = [_cell(find_quantity(summary["runs"][r]["quantities"], **dict(zip(FIELDS, key)))) for r in runs]
         cells += [_cell(_difference(summary, ref, r, key), sign=True) for r in others]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
@@ -64,8 +60,7 @@ def resolved_counts(summary: dict, runs: list[str], ref: str) -> list[str]:
     """Per run, how many of its score differences to ref leave out 0, of how many."""
     out = []
     for run in (r for r in runs if r != ref):
-        keys = [(q["kind"], q["fill"], q["method"], q["metric"], q["statistic"])
-                for q in summary["runs"][run]["quantities"] if q["kind"] == "score"]
+        keys = [tuple(q[f] for f in FIELDS) for q in summary["runs"][run]["quantities"] if q["kind"] == "score"]
         diffs = [p for p in (_difference(summary, ref, run, k) for k in keys) if p is not None]
         hits = sum(p["lo"] > 0 or p["hi"] < 0 for p in diffs)
         chance = (1 - summary["confidence"]) * len(diffs)

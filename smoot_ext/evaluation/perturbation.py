@@ -180,11 +180,13 @@ def removal_curves(
     same = [i for i in range(len(ks)) if i not in todo]  # levels that remove nothing: the clean outcome
     clean = bool(same) and clean_logits is None  # then x goes in front of the removals, in the same passes
     t0 = clock(x.device)
-    parts = [x] * clean + ([remove_levels(x, ranking(scores.float(), order), ks[todo], imputation, unit=unit,
-                                          seed=seed, lengths=lengths)] if todo else [])
-    xs = torch.cat(parts) if len(parts) > 1 else (parts[0] if parts else None)
+    parts = [x] if clean else []
+    if todo:
+        parts.append(remove_levels(x, ranking(scores.float(), order), ks[todo], imputation, unit=unit, seed=seed,
+                                   lengths=lengths))
     t1 = clock(x.device)
-    if xs is not None:
+    if parts:
+        xs = parts[0] if len(parts) == 1 else torch.cat(parts)  # one part: no copy
         rows = len(xs) // B
         c, p = outcome(forward(model, xs, forward_batch, None if lengths is None else lengths.repeat(rows)),
                        y.repeat(rows))

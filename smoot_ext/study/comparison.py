@@ -114,7 +114,8 @@ def _fmt(q: dict | None, digits: int = 2) -> str:
     return format_interval(q["mean"], q["lo"], q["hi"], f".{digits}f")
 
 
-def _find(rows: list[dict], **want) -> dict | None:
+def find_quantity(rows: list[dict], **want) -> dict | None:
+    """The first summary row (a quantity or a difference) whose fields equal ``want``, or None."""
     for r in rows:
         if all(r.get(k) == v for k, v in want.items()):
             return r
@@ -188,7 +189,7 @@ def _localisation_tables(runs: dict) -> list[str]:
         rows = [(run, e["quantities"], method) for run, e in runs.items()]
         rows.append(("chance (random map)", next(iter(runs.values()))["quantities"], RANDOM))
         for who, quantities, m in rows:
-            cells = [_find(quantities, kind="localisation", fill=fill, method=m, statistic=s) for s in stats]
+            cells = [find_quantity(quantities, kind="localisation", fill=fill, method=m, statistic=s) for s in stats]
             if m != RANDOM or any(cells):  # records scored before the chance row have none
                 lines.append(f"| {who} | " + " | ".join(_fmt(c, 3) for c in cells) + " |")
     return lines
@@ -205,8 +206,9 @@ def markdown(summary: dict) -> str:
     for run, e in runs.items():
         q = e["quantities"]
         lines.append(f"| {run} | {len(e['seeds'])} | {'/'.join(map(str, e['epochs']))} | "
-                     f"{_fmt(_find(q, kind='accuracy'))} | "
-                     + " | ".join(_fmt(_find(q, kind="k", statistic=k), 1) for k in ("k_min", "k_median", "k_max"))
+                     f"{_fmt(find_quantity(q, kind='accuracy'))} | "
+                     + " | ".join(_fmt(find_quantity(q, kind="k", statistic=k), 1)
+                                  for k in ("k_min", "k_median", "k_max"))
                      + " |")
     keys = sorted({(q["fill"], q["method"], q["metric"]) for e in runs.values() for q in e["quantities"]
                    if q["kind"] == "score"}, key=_reading_order)
@@ -215,7 +217,7 @@ def markdown(summary: dict) -> str:
                   "| run | " + " | ".join(s.title for s in SALIENCY_STATISTICS) + " |",
                   "|---" * (len(SALIENCY_STATISTICS) + 1) + "|"]
         for run, e in runs.items():
-            cells = [_fmt(_find(e["quantities"], kind="score", fill=fill, method=method, metric=metric,
+            cells = [_fmt(find_quantity(e["quantities"], kind="score", fill=fill, method=method, metric=metric,
                                 statistic=s.name)) for s in SALIENCY_STATISTICS]
             lines.append(f"| {run} | " + " | ".join(cells) + " |")
     lines += _localisation_tables(runs)
