@@ -1,10 +1,12 @@
 """One markdown table over several smoot-reproduce result folders (their summary.json): per folder
-and saliency method, the baseline's value and the paired (same seed) differences SGT - baseline,
-SMOOT - SGT and SMOOT (trunc) - SGT, with their intervals over seeds, for test accuracy, AUROC
-against the truth, SRG (accuracy curve) and the time-series benchmark's AUP ("-" in folders
-scored before it existed). The per-run tables are in each folder's summary.md.
+and saliency method, the scored seeds of each run, the baseline's test accuracy, and for the
+time-series benchmark's AUP and AUR (getPrecisionRecall.py) and SRG (accuracy curve): the chance
+level (a seeded random map; SRG's is 0 by construction), the baseline's value and the paired (same
+seed) differences SGT - baseline, SMOOT - SGT and SMOOT (trunc) - SGT with their intervals over
+seeds. A one-seed summary has no interval: its cells are the plain values. The per-run tables are
+in each folder's summary.md.
 
-    python scripts/results_overview.py docs/results/ts-* docs/results/text-*
+    python scripts/results_overview.py docs/results/seq/*/ > docs/results/seq/overview.md
 """
 import argparse
 import json
@@ -12,9 +14,12 @@ from pathlib import Path
 
 from smoot_ext.evaluation.statistics import format_interval
 
+RUNS = ("baseline", "sgt", "smoot", "smoot-trunc")
 PAIRS = (("baseline", "sgt"), ("sgt", "smoot"), ("sgt", "smoot-trunc"))
-COLUMNS = (("test acc.", "accuracy", "", "test_acc", 2), ("AUROC", "localisation", "", "auroc", 3),
-           ("SRG", "score", "accuracy", "srg", 2), ("AUP", "localisation", "", "saliency_precision", 3))
+CHANCE = "random"
+# (heading, kind, metric, statistic, digits, has a chance column)
+COLUMNS = (("AUP", "localisation", "", "aup", 3, True), ("AUR", "localisation", "", "aur", 3, True),
+           ("SRG", "score", "accuracy", "srg", 2, False))
 
 
 def _pick(rows: list[dict], kind: str, metric: str, statistic: str, method: str) -> dict | None:
@@ -27,25 +32,39 @@ def _pick(rows: list[dict], kind: str, metric: str, statistic: str, method: str)
 def _fmt(q: dict | None, digits: int, sign: bool = False) -> str:
     if q is None:
         return "-"
-    mean, lo, hi = (q["mean"], q["lo"], q["hi"]) if "lo" in q else (q["paired"]["mean"], q["paired"]["lo"],
-                                                                     q["paired"]["hi"])
+    estimate = q.get("paired", q)
+    if "lo" not in estimate:  # one seed: no interval
+        return f"{estimate['mean']:{'+' if sign else ''}.{digits}f}"
+    mean, lo, hi = estimate["mean"], estimate["lo"], estimate["hi"]
     resolved = "**" if sign and (lo > 0 or hi < 0) else ""
     # A resolved difference too small for the column's digits would print as a bold 0.000.
     spec = ".1e" if resolved and max(abs(lo), abs(hi)) < 0.5 * 10 ** -digits else f".{digits}f"
     return f"{resolved}{format_interval(mean, lo, hi, spec, sign)}{resolved}"
 
 
+def _seeds(summary: dict) -> str:
+    """Scored seeds per run, and the not-scored ones (below the accuracy gate) in brackets."""
+    below = {}
+    for row in summary.get("not_scored", {}).get("runs", []):
+        below[row["run"]] = below.get(row["run"], 0) + 1
+    counts = [f"{len(summary['runs'].get(r, {}).get('seeds', []))}" + (f" (+{below[r]})" if r in below else "")
+              for r in RUNS]
+    return "/".join(counts)
+
+
 def rows(folder: Path) -> list[str]:
     summary = json.loads((folder / "summary.json").read_text())
     runs = summary["runs"]
-    seeds = len(runs["baseline"]["quantities"][0]["values"])
-    epochs = runs["baseline"]["epochs"][0]
-    methods = sorted({q["method"] for q in runs["baseline"]["quantities"] if q["method"]})
+    base = runs.get("baseline", {}).get("quantities", [])
+    methods = sorted({q["method"] for r in runs.values() for q in r["quantities"]} - {"", CHANCE})
     out = []
     for method in methods:
-        cells = [f"{folder.name}, {method.replace('integrated_gradients', 'IG')}", f"{seeds} x {epochs}"]
-        for _, kind, metric, statistic, digits in COLUMNS:
-            cells.append(_fmt(_pick(runs["baseline"]["quantities"], kind, metric, statistic, method), digits))
+        name = method.replace("integrated_gradients", "IG")
+        cells = [f"{folder.name}, {name}", _seeds(summary), _fmt(_pick(base, "accuracy", "", "test_acc", method), 2)]
+        for _, kind, metric, statistic, digits, chance in COLUMNS:
+            if chance:
+                cells.append(_fmt(_pick(base, kind, metric, statistic, CHANCE), digits))
+            cells.append(_fmt(_pick(base, kind, metric, statistic, method), digits))
             for a, b in PAIRS:
                 diffs = [d for d in summary["differences"] if (d["a"], d["b"]) == (a, b)]
                 cells.append(_fmt(_pick(diffs, kind, metric, statistic, method), digits, sign=True))
@@ -53,18 +72,22 @@ def rows(folder: Path) -> list[str]:
     return out
 
 
+def header() -> list[str]:
+    head = ["data, method", "scored seeds: " + "/".join(RUNS), "test acc.: baseline"]
+    for name, *_, chance in COLUMNS:
+        head += [f"{name}: chance"] * chance + [f"{name}: baseline", "SGT - base", "SMOOT - SGT", "trunc - SGT"]
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folders", nargs="+", type=Path)
     args = p.parse_args(argv)
-    head = ["data, method", "seeds x epochs"]
-    for name, *_ in COLUMNS:
-        head += [f"{name}: baseline", "SGT - base", "SMOOT - SGT", "trunc - SGT"]
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
+    lines = header()
     for folder in args.folders:
         if (folder / "summary.json").is_file():
-            print("\n".join(rows(folder)))
+            lines += rows(folder)
+    print("\n".join(lines))
     return 0
 
 

@@ -178,46 +178,69 @@ def test_provenance_names_the_checkout_commit_and_no_other(tmp_path):
     assert m["commit"] == "unknown" and m["cpu"] and m["cpu_count"] >= 1
 
 
-def test_results_overview_reads_each_folders_paired_differences():
-    folder = ROOT / "docs" / "results" / "ts-middle-transformer"
-    summary = json.loads((folder / "summary.json").read_text())
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_overview.py"), str(folder)],
+def _overview(*folders: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """The overview's header cells and its rows' cells by their first cell."""
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_overview.py"), *map(str, folders)],
                           capture_output=True, text=True, check=True)
     head, rule, *rows = proc.stdout.splitlines()
-    assert len(rows) == 2 and rule.count("---") == head.count("|") - 1
-    cells = {row.split(" | ")[0].strip("| "): row.strip("| ").split(" | ") for row in rows}
-    ig = cells["ts-middle-transformer, IG"]
-    assert ig[1] == "5 x 8"
-    (diff,) = [d for d in summary["differences"] if (d["a"], d["b"], d["statistic"], d["method"])
-               == ("baseline", "sgt", "auroc", "integrated_gradients")]
-    p = diff["paired"]
-    # AUROC's baseline value, then SGT - baseline: bold where the interval leaves out 0.
-    assert ig[head.strip("| ").split(" | ").index("AUROC: baseline") + 1] == (
-        ("**{:+.3f} [{:.3f}, {:.3f}]**" if p["lo"] > 0 or p["hi"] < 0 else "{:+.3f} [{:.3f}, {:.3f}]")
-        .format(p["mean"], p["lo"], p["hi"]))
+    assert rule.count("---") == head.count("|") - 1
+    cells = [row.strip("| ").split(" | ") for row in rows]
+    return head.strip("| ").split(" | "), {c[0]: c for c in cells}
 
 
-def test_results_overview_shows_a_tiny_resolved_difference_in_exponent_form():
-    folder = ROOT / "docs" / "results" / "ts-middle-transformer-element"
-    summary = json.loads((folder / "summary.json").read_text())
-    (diff,) = [d for d in summary["differences"] if (d["a"], d["b"], d["statistic"], d["method"])
-               == ("sgt", "smoot", "saliency_precision", "integrated_gradients")]
-    p = diff["paired"]
-    assert p["hi"] < 0 and abs(p["lo"]) < 5e-4  # resolved, and 0.000 at the column's 3 digits
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_overview.py"), str(folder)],
-                          capture_output=True, text=True, check=True)
-    head, _, *rows = proc.stdout.splitlines()
-    row = [r for r in rows if r.startswith("| ts-middle-transformer-element, IG")][0].strip("| ").split(" | ")
-    cell = row[head.strip("| ").split(" | ").index("AUP: baseline") + 2]
-    assert cell == "**{:+.1e} [{:.1e}, {:.1e}]**".format(p["mean"], p["lo"], p["hi"])
+def _summary_folder(tmp_path: Path, name: str, aup_diff: dict, seeds: int = 3) -> Path:
+    """A summary.json as smoot-reproduce writes it: the baseline's test accuracy, its AUP and the
+    random map's, and one SGT - baseline AUP difference (``aup_diff``)."""
+    def quantity(kind, method, statistic, mean, metric=""):
+        q = {"kind": kind, "method": method, "metric": metric, "statistic": statistic, "fill": "uniform",
+             "mean": mean, "values": [mean] * seeds, "n": seeds}
+        return q | ({"lo": mean - 0.01, "hi": mean + 0.01} if seeds > 1 else {})
+    runs = {r: {"seeds": list(range(seeds)), "epochs": [40], "quantities": [
+        quantity("accuracy", "", "test_acc", 99.5), quantity("localisation", "saliency", "aup", 0.41),
+        quantity("localisation", "random", "aup", 0.29)]} for r in ("baseline", "sgt", "smoot")}
+    diff = {"a": "baseline", "b": "sgt", "kind": "localisation", "method": "saliency", "metric": "",
+            "statistic": "aup", "fill": "uniform", **aup_diff}
+    folder = tmp_path / name
+    folder.mkdir()
+    not_scored = {"min_accuracy": 90, "runs": [{"run": "smoot", "seed": 3, "accuracy": 51.0}]}
+    (folder / "summary.json").write_text(json.dumps({"runs": runs, "differences": [diff], "not_scored": not_scored}))
+    return folder
+
+
+def test_results_overview_shows_chance_baseline_and_each_paired_difference(tmp_path):
+    paired = {"mean": 0.05, "lo": 0.02, "hi": 0.08}
+    head, rows = _overview(_summary_folder(tmp_path, "ts-a", {"mean": 0.05, "paired": paired}))
+    row = rows["ts-a, saliency"]
+    assert row[head.index("scored seeds: baseline/sgt/smoot/smoot-trunc")] == "3/3/3 (+1)/0"
+    assert row[head.index("test acc.: baseline")] == "99.50 [99.49, 99.51]"
+    assert row[head.index("AUP: chance")] == "0.290 [0.280, 0.300]"
+    assert row[head.index("AUP: baseline")] == "0.410 [0.400, 0.420]"
+    # SGT - baseline, bold: its interval leaves out 0; pairs without a stored difference print "-".
+    assert row[head.index("AUP: baseline") + 1] == "**+0.050 [0.020, 0.080]**"
+    assert row[head.index("AUP: baseline") + 2] == "-"
+    assert row[head.index("SRG: baseline")] == "-"
+
+
+def test_results_overview_shows_a_tiny_resolved_difference_in_exponent_form(tmp_path):
+    paired = {"mean": -2e-4, "lo": -3e-4, "hi": -1e-4}
+    head, rows = _overview(_summary_folder(tmp_path, "ts-b", {"mean": -2e-4, "paired": paired}))
+    assert rows["ts-b, saliency"][head.index("AUP: baseline") + 1] == "**-2.0e-04 [-3.0e-04, -1.0e-04]**"
+
+
+def test_results_overview_prints_a_one_seed_summary_without_intervals(tmp_path):
+    head, rows = _overview(_summary_folder(tmp_path, "ts-c", {"mean": 0.05}, seeds=1))
+    row = rows["ts-c, saliency"]
+    assert row[head.index("AUP: chance")] == "0.290"
+    assert row[head.index("AUP: baseline") + 1] == "+0.050"
 
 
 def test_the_committed_sequences_overview_is_the_scripts_output_on_the_committed_folders():
-    results = ROOT / "docs" / "results"
-    folders = sorted(results.glob("ts-*")) + sorted(results.glob("text-*"))
+    results = ROOT / "docs" / "results" / "seq"
+    folders = sorted(f for f in results.iterdir() if f.is_dir())
+    assert folders, "docs/results/seq holds the sequence grid's folders"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_overview.py"), *map(str, folders)],
                           capture_output=True, text=True, check=True)
-    assert proc.stdout == (results / "sequences-overview.md").read_text()
+    assert proc.stdout == (results / "overview.md").read_text()
 
 
 def test_paired_table_turns_each_stored_pair_to_the_reference_and_counts_resolved_differences(tmp_path):

@@ -10,7 +10,6 @@ ignores the pairing.
 from __future__ import annotations
 
 import csv
-import json
 from itertools import combinations
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from ..evaluation.results import RANDOM, SALIENCY_STATISTICS, STATISTICS
 from ..evaluation.statistics import DEFAULT_CONFIDENCE, format_interval, t_interval, welch_interval
 from ..training.selection import scored_row
 from .plots import plot_k_trajectories, plot_removal_curves_over_seeds
+from .records import compact_json
 
 HISTORY_KEYS = ("epoch", "test_acc", "train_loss", "k_min", "k_median", "k_max", "k_mean", "time_s")
 HEADLINE = {s.name for s in STATISTICS if s.headline}  # the statistics of the markdown's differences
@@ -157,7 +157,7 @@ def write_summary(summary: dict, out: str | Path) -> list[Path]:
     """summary.json, summary.csv (one row per run and quantity) and summary.md."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    (out / "summary.json").write_text(compact_json(summary))
     with open(out / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["run", "kind", "fill", "method", "metric", "statistic", "seeds", "mean", "lo", "hi"])

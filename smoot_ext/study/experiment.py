@@ -38,7 +38,7 @@ from ..training.guided import K_UPDATES, TRAINING_METHODS, GuidedConfig
 from ..training.loop import train
 from ..training.selection import scored_row
 from .comparison import compare
-from .records import add_scores, new_record, read_score_files, run_name, score_path, write_score_file
+from .records import add_scores, compact_json, new_record, read_score_files, run_name, score_path, write_score_file
 
 IG = "integrated_gradients"  # the slow method, which may be scored on fewer images
 
@@ -241,7 +241,7 @@ def list_not_scored(records: list[dict], min_accuracy: float | None, out: Path, 
     paths = files or [out / "summary.json", out / "summary.csv", out / "summary.md"]
     summary = json.loads(paths[0].read_text()) if files else {"runs": {}}
     summary["not_scored"] = {"min_accuracy": min_accuracy, "runs": rows}
-    paths[0].write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    paths[0].write_text(compact_json(summary))
     lines = ["", f"**Not scored**: test accuracy below {min_accuracy:g}% (the time-series benchmark scores "
              "only models at >= 90%)", "", "| run | seed | test accuracy (%) |", "|---|---|---|"]
     lines += [f"| {r['run']} | {r['seed']} | {r['accuracy']:.2f} |" for r in rows]

@@ -53,11 +53,16 @@ def add_scores(scores: dict, fill: str, evaluation: dict) -> dict:
     return part
 
 
+def compact_json(obj) -> str:
+    """Committed result files: one line, no spaces (a sweep's records add up), keys sorted."""
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True) + "\n"
+
+
 def write_score_file(path: Path, record: dict) -> None:
     """Atomically: a half-written file must not look like a finished run."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    tmp.write_text(compact_json(record))
     tmp.replace(path)
 
 
