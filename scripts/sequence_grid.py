@@ -1,15 +1,17 @@
 #!/usr/bin/env python
 """The sequence benchmark's grid (issue 32): every shape of Ismail et al. 2020 on its Gaussian
 background with the TCN, the LSTM and the Transformer, the middle, rare-time and rare-feature
-shapes on each of its other processes with the TCN, and text-majority with the BiLSTM and the
-Transformer; each setting one `smoot-reproduce` (baseline, SGT, SMOOT floor and trunc, 3 seeds),
-trained as the benchmark trains (a validation split, patience, the best epoch served, Adam at
-lr 0.001, batch 50) and scored only at >= 90% test accuracy. The validation score is the loss,
-not the benchmark's accuracy: these models reach 100% at epoch 1, so the first epoch would be
-served, before saliency-guided training had shaped the maps (SGT and SMOOT then score alike).
-The loss keeps falling by tiny steps once accuracy is 100%, so the cap of 20 epochs, not the
-patience, ends most runs. 3 seeds and 20 epochs are what one 2-core session fits; more seeds
-extend a finished setting (`-- --seeds 0 1 2 3 4`: the done seeds are kept).
+shapes on each of its other processes with the TCN, text-majority with the BiLSTM and the
+Transformer, and (``-element``) middle, rare-time and rare-feature with the TCN and the
+Transformer trained masking single elements instead of whole time steps; each setting one
+`smoot-reproduce` (baseline, SGT, SMOOT floor and trunc, 3 seeds), trained as the benchmark
+trains (a validation split, patience, the best epoch served, Adam at lr 0.001, batch 50) and
+scored only at >= 90% test accuracy. The validation score is the loss, not the benchmark's
+accuracy: these models reach 100% at epoch 1, so the first epoch would be served, before
+saliency-guided training had shaped the maps (SGT and SMOOT then score alike). The loss keeps
+falling by tiny steps once accuracy is 100%, so the cap of 20 epochs, not the patience, ends
+most runs. 3 seeds and 20 epochs are what one 2-core session fits; more seeds extend a finished
+setting (`-- --seeds 0 1 2 3 4`: the done seeds are kept).
 
   python scripts/sequence_grid.py --list                 # the settings, one line each
   python scripts/sequence_grid.py --parallel 2           # run them (done runs are skipped)
@@ -34,19 +36,24 @@ SCORING = ["--seeds", "0", "1", "2", "--k-rounding", "floor", "trunc",
            "--methods", "saliency", "integrated_gradients", "--num-test", "0", "--threads", "1", "--no-progress"]
 
 
-def grid() -> dict[str, tuple[str, str]]:
-    """setting name: (dataset, model)."""
-    settings = [(f"ts-{shape}", model) for shape in SHAPES for model in ("tcn", "lstm", "transformer")]
-    settings += [(f"ts-{shape}-{process}", "tcn") for process in PROCESSES
+def grid() -> dict[str, tuple[str, str, str | None]]:
+    """setting name: (dataset, model, the training's masking unit: None for whole time steps,
+    "feature" for single elements, the ``-element`` settings)."""
+    settings = [(f"ts-{shape}", model, None) for shape in SHAPES for model in ("tcn", "lstm", "transformer")]
+    settings += [(f"ts-{shape}-{process}", "tcn", None) for process in PROCESSES
                  for shape in ("middle", "rare-time", "rare-feature")]
-    settings += [("text-majority", model) for model in ("bilstm", "transformer")]
-    return {f"{dataset}-{model}": (dataset, model) for dataset, model in settings}
+    settings += [("text-majority", model, None) for model in ("bilstm", "transformer")]
+    settings += [(f"ts-{shape}", model, "feature") for shape in ("middle", "rare-time", "rare-feature")
+                 for model in ("tcn", "transformer")]
+    return {f"{dataset}-{model}" + ("-element" if unit else ""): (dataset, model, unit)
+            for dataset, model, unit in settings}
 
 
-def command(name: str, dataset: str, model: str, extra: list[str]) -> list[str]:
+def command(name: str, dataset: str, model: str, unit: str | None, extra: list[str]) -> list[str]:
     ig = ["--ig-num-test", "100" if dataset.startswith("text") else "200"]
     return [sys.executable, str(ROOT / "python" / "reproduce.py"), "--dataset", dataset, "--model", model,
-            *TRAINING, *SCORING, *ig, "--out", f"runs/seq/{name}", "--results", f"docs/results/seq/{name}", *extra]
+            *(["--unit", unit] if unit else []), *TRAINING, *SCORING, *ig,
+            "--out", f"runs/seq/{name}", "--results", f"docs/results/seq/{name}", *extra]
 
 
 def run(name: str, argv: list[str]) -> int:
@@ -72,7 +79,7 @@ def main(argv=None) -> int:
     if args.parallel < 1:
         p.error(f"--parallel: expected at least 1, got {args.parallel}")
     chosen = {n: settings[n] for n in (args.only or settings)}
-    commands = {n: command(n, *dm, args.extra) for n, dm in chosen.items()}
+    commands = {n: command(n, *setting, args.extra) for n, setting in chosen.items()}
     if args.list:
         for n, c in commands.items():
             print(f"{n}: {' '.join(c[1:])}")
