@@ -61,7 +61,9 @@ def run(name: str, argv: list[str]) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as f:
         rc = subprocess.run(argv, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT).returncode
-    print(f"{name}: {'done' if rc == 0 else f'failed (exit {rc}), see {log}'}", flush=True)
+    # one write: two settings that end together must not interleave their lines
+    sys.stdout.write(f"{name}: {'done' if rc == 0 else f'failed (exit {rc}), see {log}'}\n")
+    sys.stdout.flush()
     return rc
 
 
