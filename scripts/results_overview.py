@@ -52,7 +52,7 @@ def _seeds(summary: dict) -> str:
     return "/".join(counts)
 
 
-def rows(folder: Path) -> list[str]:
+def rows(folder: Path, columns=COLUMNS) -> list[str]:
     summary = json.loads((folder / "summary.json").read_text())
     runs = summary["runs"]
     base = runs.get("baseline", {}).get("quantities", [])
@@ -61,7 +61,7 @@ def rows(folder: Path) -> list[str]:
     for method in methods:
         name = method.replace("integrated_gradients", "IG")
         cells = [f"{folder.name}, {name}", _seeds(summary), _fmt(_pick(base, "accuracy", "", "test_acc", method), 2)]
-        for _, kind, metric, statistic, digits, chance in COLUMNS:
+        for _, kind, metric, statistic, digits, chance in columns:
             if chance:
                 cells.append(_fmt(_pick(base, kind, metric, statistic, CHANCE), digits))
             cells.append(_fmt(_pick(base, kind, metric, statistic, method), digits))
@@ -72,9 +72,9 @@ def rows(folder: Path) -> list[str]:
     return out
 
 
-def header() -> list[str]:
+def header(columns=COLUMNS) -> list[str]:
     head = ["data, method", "scored seeds: " + "/".join(RUNS), "test acc.: baseline"]
-    for name, *_, chance in COLUMNS:
+    for name, *_, chance in columns:
         head += [f"{name}: chance"] * chance + [f"{name}: baseline", "SGT - base", "SMOOT - SGT", "trunc - SGT"]
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
@@ -82,11 +82,14 @@ def header() -> list[str]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folders", nargs="+", type=Path)
+    p.add_argument("--columns", nargs="+", choices=[c[0] for c in COLUMNS], default=[c[0] for c in COLUMNS],
+                   help="the quantities shown (default: all)")
     args = p.parse_args(argv)
-    lines = header()
+    columns = [c for c in COLUMNS if c[0] in args.columns]
+    lines = header(columns)
     for folder in args.folders:
         if (folder / "summary.json").is_file():
-            lines += rows(folder)
+            lines += rows(folder, columns)
     print("\n".join(lines))
     return 0
 

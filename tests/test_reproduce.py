@@ -178,9 +178,9 @@ def test_provenance_names_the_checkout_commit_and_no_other(tmp_path):
     assert m["commit"] == "unknown" and m["cpu"] and m["cpu_count"] >= 1
 
 
-def _overview(*folders: Path) -> tuple[list[str], dict[str, list[str]]]:
+def _overview(*args) -> tuple[list[str], dict[str, list[str]]]:
     """The overview's header cells and its rows' cells by their first cell."""
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_overview.py"), *map(str, folders)],
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_overview.py"), *map(str, args)],
                           capture_output=True, text=True, check=True)
     head, rule, *rows = proc.stdout.splitlines()
     assert rule.count("---") == head.count("|") - 1
@@ -219,6 +219,12 @@ def test_results_overview_shows_chance_baseline_and_each_paired_difference(tmp_p
     assert row[head.index("AUP: baseline") + 1] == "**+0.050 [0.020, 0.080]**"
     assert row[head.index("AUP: baseline") + 2] == "-"
     assert row[head.index("SRG: baseline")] == "-"
+
+
+def test_results_overview_shows_only_the_columns_asked_for(tmp_path):
+    head, rows = _overview(_summary_folder(tmp_path, "ts-d", {"mean": 0.05}), "--columns", "AUP")
+    assert [h for h in head if h.startswith(("AUP", "AUR", "SRG"))] == ["AUP: chance", "AUP: baseline"]
+    assert len(rows["ts-d, saliency"]) == len(head) == 3 + 2 + 3
 
 
 def test_results_overview_shows_a_tiny_resolved_difference_in_exponent_form(tmp_path):
