@@ -72,6 +72,41 @@ def rows(folder: Path, columns=COLUMNS) -> list[str]:
     return out
 
 
+def _side(q: dict | None, against: float = 0.0) -> str | None:
+    """"up" or "down" where q's interval (paired, for a difference) leaves out ``against``."""
+    estimate = None if q is None else q.get("paired", q)
+    if estimate is None or "lo" not in estimate:
+        return None
+    return "up" if estimate["lo"] > against else "down" if estimate["hi"] < against else None
+
+
+def counts(folders: list[Path], columns=COLUMNS) -> list[str]:
+    """Per quantity, over every folder and saliency method: the cells whose interval is above or
+    below the reference (baseline against chance, each pair against 0), of all cells."""
+    tally = {}
+    for folder in folders:
+        summary = json.loads((folder / "summary.json").read_text())
+        runs = summary["runs"]
+        methods = sorted({q["method"] for r in runs.values() for q in r["quantities"]} - {"", CHANCE})
+        for name, kind, metric, statistic, _, chance in columns:
+            for method in methods:
+                for run in ("baseline", "sgt") if chance else ():
+                    quantities = runs.get(run, {}).get("quantities", [])
+                    ref = _pick(quantities, kind, metric, statistic, CHANCE)
+                    cell = _pick(quantities, kind, metric, statistic, method)
+                    if ref is not None and cell is not None:
+                        tally.setdefault((name, f"{run} - chance"), []).append(_side(cell, ref["mean"]))
+                for a, b in PAIRS:
+                    diffs = [d for d in summary["differences"] if (d["a"], d["b"]) == (a, b)]
+                    q = _pick(diffs, kind, metric, statistic, method)
+                    if q is not None:
+                        tally.setdefault((name, f"{b} - {a}"), []).append(_side(q))
+    lines = ["| quantity | comparison | above (resolved) | below (resolved) | cells |", "|---|---|---|---|---|"]
+    for (name, comparison), sides in tally.items():
+        lines.append(f"| {name} | {comparison} | {sides.count('up')} | {sides.count('down')} | {len(sides)} |")
+    return lines
+
+
 def header(columns=COLUMNS) -> list[str]:
     head = ["data, method", "scored seeds: " + "/".join(RUNS), "test acc.: baseline"]
     for name, *_, chance in columns:
@@ -84,12 +119,16 @@ def main(argv=None) -> int:
     p.add_argument("folders", nargs="+", type=Path)
     p.add_argument("--columns", nargs="+", choices=[c[0] for c in COLUMNS], default=[c[0] for c in COLUMNS],
                    help="the quantities shown (default: all)")
+    p.add_argument("--counts", action="store_true",
+                   help="also count, per quantity, the cells resolved above and below their reference")
     args = p.parse_args(argv)
     columns = [c for c in COLUMNS if c[0] in args.columns]
+    folders = [f for f in args.folders if (f / "summary.json").is_file()]
     lines = header(columns)
-    for folder in args.folders:
-        if (folder / "summary.json").is_file():
-            lines += rows(folder, columns)
+    for folder in folders:
+        lines += rows(folder, columns)
+    if args.counts:
+        lines += [""] + counts(folders, columns)
     print("\n".join(lines))
     return 0
 

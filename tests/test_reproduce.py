@@ -227,6 +227,19 @@ def test_results_overview_shows_only_the_columns_asked_for(tmp_path):
     assert len(rows["ts-d, saliency"]) == len(head) == 3 + 2 + 3
 
 
+def test_results_overview_counts_the_cells_resolved_on_each_side(tmp_path):
+    up = _summary_folder(tmp_path, "ts-e", {"mean": 0.05, "paired": {"mean": 0.05, "lo": 0.02, "hi": 0.08}})
+    flat = _summary_folder(tmp_path, "ts-f", {"mean": 0.0, "paired": {"mean": 0.0, "lo": -0.02, "hi": 0.02}})
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_overview.py"), str(up), str(flat),
+                           "--counts", "--columns", "AUP"], capture_output=True, text=True, check=True)
+    table = proc.stdout.split("\n\n")[1].splitlines()
+    cells = {tuple(r.strip("| ").split(" | ")[:2]): r.strip("| ").split(" | ")[2:] for r in table[2:]}
+    # The baseline's and SGT's AUP (0.41 [0.40, 0.42]) lie above chance (0.29) in both folders.
+    assert cells[("AUP", "baseline - chance")] == ["2", "0", "2"]
+    assert cells[("AUP", "sgt - chance")] == ["2", "0", "2"]
+    assert cells[("AUP", "sgt - baseline")] == ["1", "0", "2"]
+
+
 def test_results_overview_shows_a_tiny_resolved_difference_in_exponent_form(tmp_path):
     paired = {"mean": -2e-4, "lo": -3e-4, "hi": -1e-4}
     head, rows = _overview(_summary_folder(tmp_path, "ts-b", {"mean": -2e-4, "paired": paired}))
