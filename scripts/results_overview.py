@@ -1,12 +1,14 @@
 """One markdown table over several smoot-reproduce result folders (their summary.json): per folder
-and saliency method, the scored seeds of each run, the baseline's test accuracy, and for the
-time-series benchmark's AUP and AUR (getPrecisionRecall.py) and SRG (accuracy curve): the chance
-level (a seeded random map; SRG's is 0 by construction), the baseline's value and the paired (same
-seed) differences SGT - baseline, SMOOT - SGT and SMOOT (trunc) - SGT with their intervals over
-seeds. A one-seed summary has no interval: its cells are the plain values. The per-run tables are
-in each folder's summary.md.
+and saliency method, the scored seeds of each run, the baseline's test accuracy, and for each
+quantity (by default the time-series benchmark's AUP and AUR, getPrecisionRecall.py, and SRG of
+the accuracy curve; for text, ERASER's comprehensiveness, sufficiency and token F1 with
+--columns): the chance level (a seeded random map; SRG's is 0 by construction), the baseline's
+value and the paired (same seed) differences SGT - baseline, SMOOT - SGT and SMOOT (trunc) -
+SGT with their intervals over seeds. A one-seed summary has no interval: its cells are the
+plain values. The per-run tables are in each folder's summary.md.
 
     python scripts/results_overview.py docs/results/seq/*/ > docs/results/seq/overview.md
+    python scripts/results_overview.py docs/results/seq/text-*/ --columns Comprehensiveness Token-F1 --counts
 """
 import argparse
 import json
@@ -19,7 +21,12 @@ PAIRS = (("baseline", "sgt"), ("sgt", "smoot"), ("sgt", "smoot-trunc"))
 CHANCE = "random"
 # (heading, kind, metric, statistic, digits, has a chance column)
 COLUMNS = (("AUP", "localisation", "", "aup", 3, True), ("AUR", "localisation", "", "aur", 3, True),
-           ("SRG", "score", "accuracy", "srg", 2, False))
+           ("SRG", "score", "accuracy", "srg", 2, False),
+           # text: ERASER's AOPC with deletion, and token F1 against the rationale
+           ("Comprehensiveness", "eraser", "", "comprehensiveness_delete", 3, True),
+           ("Sufficiency", "eraser", "", "sufficiency_delete", 3, True),
+           ("Token-F1", "eraser", "", "token_f1", 3, True))
+DEFAULT_COLUMNS = ("AUP", "AUR", "SRG")
 
 
 def _pick(rows: list[dict], kind: str, metric: str, statistic: str, method: str) -> dict | None:
@@ -117,8 +124,8 @@ def header(columns=COLUMNS) -> list[str]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folders", nargs="+", type=Path)
-    p.add_argument("--columns", nargs="+", choices=[c[0] for c in COLUMNS], default=[c[0] for c in COLUMNS],
-                   help="the quantities shown (default: all)")
+    p.add_argument("--columns", nargs="+", choices=[c[0] for c in COLUMNS], default=list(DEFAULT_COLUMNS),
+                   help=f"the quantities shown (default: {' '.join(DEFAULT_COLUMNS)})")
     p.add_argument("--counts", action="store_true",
                    help="also count, per quantity, the cells resolved above and below their reference")
     args = p.parse_args(argv)

@@ -207,6 +207,34 @@ def _summary_folder(tmp_path: Path, name: str, aup_diff: dict, seeds: int = 3) -
     return folder
 
 
+def _eraser_evaluation(comp: float, f1: float) -> dict:
+    """One model's run_evaluation results with ERASER entries for saliency and the random map."""
+    def entry(c, f):
+        return {"comprehensiveness_delete": {"mean": c, "lo": c - 0.01, "hi": c + 0.01, "points": [c] * 5},
+                "token_f1": f}
+    model = {"accuracy": {"mean": 100.0}, "methods": {"saliency": {}},
+             "eraser": {"saliency": entry(comp, f1), "random": entry(0.1, 0.2)}}
+    return {"models": {"m": model}, "num_test": 10, "levels": [0.0, 0.5]}
+
+
+def test_eraser_scores_reach_the_records_the_summary_and_its_table():
+    found = {}
+    for run, comp in (("baseline", 0.3), ("sgt", 0.5)):
+        for seed in (0, 1):
+            rec = {"method": run, "k_rounding": "floor", "epochs": 1, "history": [{"test_acc": 1.0}], "scores": {}}
+            records.add_scores(rec["scores"], "uniform", _eraser_evaluation(comp + 0.01 * seed, 0.4 + 0.1 * seed))
+            found.setdefault(run, {})[seed] = rec
+    summary = comparison.summarise_runs(found)
+    (diff,) = [d for d in summary["differences"]
+               if d["kind"] == "eraser" and d["statistic"] == "comprehensiveness_delete"]
+    assert diff["method"] == "saliency" and diff["paired"]["mean"] == pytest.approx(0.2)
+    assert not [d for d in summary["differences"] if d["method"] == "random"]
+    text = comparison.markdown(summary)
+    assert "| run | Comprehensiveness (deleted) | Token F1 |" in text
+    assert "| sgt | 0.505 [0.441, 0.569] | 0.450 [-0.185, 1.085] |" in text
+    assert text.count("| chance (random map) | 0.100 [0.100, 0.100] | 0.200 [0.200, 0.200] |") == 1
+
+
 def test_results_overview_shows_chance_baseline_and_each_paired_difference(tmp_path):
     paired = {"mean": 0.05, "lo": 0.02, "hi": 0.08}
     head, rows = _overview(_summary_folder(tmp_path, "ts-a", {"mean": 0.05, "paired": paired}))

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluation import eraser
 from ..evaluation.localization import heading, table_keys
 from ..evaluation.results import RANDOM, SALIENCY_STATISTICS, STATISTICS
 from ..evaluation.statistics import DEFAULT_CONFIDENCE, format_interval, t_interval, welch_interval
 from ..training.selection import scored_row
 from .plots import plot_k_trajectories, plot_removal_curves_over_seeds
-from .records import compact_json
+from .records import TRUTH_KEYS, compact_json
 
 HISTORY_KEYS = ("epoch", "test_acc", "train_loss", "k_min", "k_median", "k_max", "k_mean", "time_s")
 HEADLINE = {s.name for s in STATISTICS if s.headline}  # the statistics of the markdown's differences
@@ -56,10 +57,11 @@ def _quantities(records: dict[int, dict]) -> dict[tuple, callable]:
                         out[("score", fill, method, metric, stat)] = (
                             lambda r, f=fill, m=method, mt=metric, st=stat:
                             r["scores"][f]["methods"][m][mt][st]["mean"])
-        for method, values in scores.get("localisation", {}).items():
-            for stat in values:
-                out[("localisation", fill, method, "", stat)] = (
-                    lambda r, f=fill, m=method, st=stat: r["scores"][f]["localisation"][m][st])
+        for kind in TRUTH_KEYS:
+            for method, values in scores.get(kind, {}).items():
+                for stat in values:
+                    out[(kind, fill, method, "", stat)] = (
+                        lambda r, f=fill, kd=kind, m=method, st=stat: _mean(r["scores"][f][kd][m][st]))
     ok = {}
     for key, get in out.items():
         try:
@@ -68,6 +70,11 @@ def _quantities(records: dict[int, dict]) -> dict[tuple, callable]:
             continue
         ok[key] = get
     return ok
+
+
+def _mean(value) -> float:
+    """A stored score: a number, or an estimate with its interval (ERASER's AOPC)."""
+    return value["mean"] if isinstance(value, dict) else value
 
 
 def summarise_runs(found: dict[str, dict[int, dict]], confidence: float = DEFAULT_CONFIDENCE) -> dict:
@@ -87,7 +94,7 @@ def summarise_runs(found: dict[str, dict[int, dict]], confidence: float = DEFAUL
     for a, b in combinations(found, 2):
         common = sorted(set(found[a]) & set(found[b]))
         for key in set(getters[a]) & set(getters[b]):
-            if key[0] not in ("accuracy", "score", "localisation") or (key[0], key[2]) == ("localisation", RANDOM):
+            if key[0] not in ("accuracy", "score", *TRUTH_KEYS) or (key[0] in TRUTH_KEYS and key[2] == RANDOM):
                 continue  # the random map is the same for every run
             va, vb = _values(found[a], getters[a][key]), _values(found[b], getters[b][key])
             d = {"a": a, "b": b, "kind": key[0], "fill": key[1], "method": key[2], "metric": key[3],
@@ -175,21 +182,40 @@ def _reading_order(key: tuple[str, str, str]) -> tuple:
     return method != "saliency", method, fill != "uniform", fill, metric != "accuracy", metric
 
 
-def _localisation_tables(runs: dict) -> list[str]:
-    """Per fill and saliency method, each run's localisation, then the chance row: the seeded
-    random map, scored as the runs' maps (the same for every run)."""
+# ERASER's columns, as smoot-evaluate's report shows them: the AOPC curves, then macro agreement
+ERASER_HEADINGS = {**eraser.HEADINGS, "token_f1": "Token F1", "iou_f1": "IOU F1", "auprc": "AUPRC"}
+
+
+def _eraser_keys(keys) -> list[str]:
+    present = set(keys)
+    return [k for k in ERASER_HEADINGS if k in present]
+
+
+# kind: (table title, the statistics shown in order, their headings)
+TRUTH_TABLES = {
+    "localisation": ("Localisation", table_keys, heading),
+    "eraser": ("ERASER (AOPC: drop of the predicted class's probability, 0..1; agreement with the rationale)",
+               _eraser_keys, ERASER_HEADINGS.get),
+}
+
+
+def _truth_tables(runs: dict, kind: str) -> list[str]:
+    """Per fill and saliency method, each run's scores against the truth (localisation, or
+    ERASER's), then the chance row: the seeded random map, scored as the runs' maps on the first
+    run's models (the same for every run, except ERASER's AOPC, which depends on the model)."""
+    title, order, name = TRUTH_TABLES[kind]
     lines = []
-    loc = sorted({(q["fill"], q["method"]) for e in runs.values() for q in e["quantities"]
-                  if q["kind"] == "localisation" and q["method"] != RANDOM})
-    for fill, method in loc:
-        stats = table_keys(q["statistic"] for e in runs.values() for q in e["quantities"]
-                           if q["kind"] == "localisation" and q["method"] == method and q["fill"] == fill)
-        lines += ["", f"**Localisation, {method}**", "", "| run | " + " | ".join(heading(s) for s in stats) + " |",
+    groups = sorted({(q["fill"], q["method"]) for e in runs.values() for q in e["quantities"]
+                     if q["kind"] == kind and q["method"] != RANDOM})
+    for fill, method in groups:
+        stats = order(q["statistic"] for e in runs.values() for q in e["quantities"]
+                      if q["kind"] == kind and q["method"] == method and q["fill"] == fill)
+        lines += ["", f"**{title}, {method}**", "", "| run | " + " | ".join(name(s) for s in stats) + " |",
                   "|---" * (len(stats) + 1) + "|"]
         rows = [(run, e["quantities"], method) for run, e in runs.items()]
         rows.append(("chance (random map)", next(iter(runs.values()))["quantities"], RANDOM))
         for who, quantities, m in rows:
-            cells = [find_quantity(quantities, kind="localisation", fill=fill, method=m, statistic=s) for s in stats]
+            cells = [find_quantity(quantities, kind=kind, fill=fill, method=m, statistic=s) for s in stats]
             if m != RANDOM or any(cells):  # records scored before the chance row have none
                 lines.append(f"| {who} | " + " | ".join(_fmt(c, 3) for c in cells) + " |")
     return lines
@@ -220,9 +246,9 @@ def markdown(summary: dict) -> str:
             cells = [_fmt(find_quantity(e["quantities"], kind="score", fill=fill, method=method, metric=metric,
                                 statistic=s.name)) for s in SALIENCY_STATISTICS]
             lines.append(f"| {run} | " + " | ".join(cells) + " |")
-    lines += _localisation_tables(runs)
+    lines += _truth_tables(runs, "localisation") + _truth_tables(runs, "eraser")
     diffs = [d for d in summary["differences"] if d["a"] in ("baseline", "sgt") and
-             (d["kind"] == "accuracy" or d["statistic"] in HEADLINE or d["kind"] == "localisation")]
+             (d["kind"] in ("accuracy", *TRUTH_KEYS) or d["statistic"] in HEADLINE)]
     if diffs:
         lines += ["", "**Differences (b - a)**", "",
                   "| b - a | quantity | mean | paired interval | Welch interval |", "|---|---|---|---|---|"]

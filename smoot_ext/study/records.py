@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+TRUTH_KEYS = ("localisation", "eraser")  # scores against a ground truth, per saliency method and the random map
+
 
 def run_name(method: str, k_rounding: str, k_update: str = "units") -> str:
     """A run's name: the training method, with ``-trunc`` for SMOOT with truncated k steps and
@@ -37,19 +39,22 @@ def new_record(*, run: str, method: str, k_rounding: str, seed: int, epochs: int
 def add_scores(scores: dict, fill: str, evaluation: dict) -> dict:
     """Adds one model's part of a ``run_evaluation`` results dict to ``scores[fill]`` and returns
     that part: "methods" ({method: {metric: {statistic or "curves": ...}}}), "num_test" per
-    method, the levels, the clean accuracy on the part's images, and "localisation" where the
-    data has ground-truth regions. A later pass of the same fill adds its methods."""
+    method, the levels, the clean accuracy on the part's images, "localisation" where the data
+    has ground-truth regions and "eraser" for text with a rationale. A later pass of the same
+    fill adds its methods."""
     (name, model), = evaluation["models"].items()
     part = {"num_test": {m: evaluation["num_test"] for m in model["methods"]}, "levels": evaluation["levels"],
             "accuracy": model["accuracy"], "methods": model["methods"]}
-    if "localisation" in model:
-        part["localisation"] = model["localisation"]
+    for key in TRUTH_KEYS:
+        if key in model:
+            part[key] = model[key]
     if fill not in scores:
         scores[fill] = part
     else:
         for key in ("methods", "num_test"):
             scores[fill][key].update(part[key])
-        scores[fill].setdefault("localisation", {}).update(part.get("localisation", {}))
+        for key in TRUTH_KEYS:
+            scores[fill].setdefault(key, {}).update(part.get(key, {}))
     return part
 
 
