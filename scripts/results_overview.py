@@ -130,7 +130,8 @@ def main(argv=None) -> int:
                    help="also count, per quantity, the cells resolved above and below their reference")
     args = p.parse_args(argv)
     columns = [c for c in COLUMNS if c[0] in args.columns]
-    folders = [f for f in args.folders if (f / "summary.json").is_file()]
+    # sorted by name: the rows do not depend on the shell's locale-dependent glob order
+    folders = sorted((f for f in args.folders if (f / "summary.json").is_file()), key=lambda f: f.name)
     lines = header(columns)
     for folder in folders:
         lines += rows(folder, columns)
