@@ -1,11 +1,13 @@
 """The fault table (README, Troubleshooting): each row a test. A fault gives a clear error naming
 its cause, and training never loses more than the epoch it was in."""
 import errno
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from data_dir import MNIST_DIR, needs_mnist
 
 import smoot_ext.data
 from smoot_ext.cli import evaluate as evaluate_cli
+from smoot_ext.cli import stop_on_signals
 from smoot_ext.cli import train as train_cli
 from smoot_ext.training import checkpoint, loop
 from smoot_ext.training.checkpoint import load_checkpoint
@@ -147,6 +150,72 @@ def test_a_signal_during_an_epoch_keeps_the_last_checkpoint_and_resumes_bit_for_
     assert train_cli.main(argv + ["--epochs", str(done + 1), "--resume"]) == 0
     _same_run(out, straight)
 
+
+
+@pytest.fixture
+def signal_handlers():
+    """The test process's SIGTERM and SIGINT handlers and stop request, as they were, afterwards."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+    loop._stop_requested.clear()
+
+
+def _four_epochs(out) -> TrainConfig:
+    return TrainConfig(guided=GuidedConfig(method="sgt"), dataset="digits", subset=200, test_subset=50,
+                       batch_size=50, threads=1, progress=False, out=str(out), epochs=4)
+
+
+class _SignalInFinalizer:
+    """A SIGTERM that lands while a finalizer runs: the handler's KeyboardInterrupt is raised in
+    ``__del__``, where Python prints and drops it."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # bytecode for the handler to run in, if os.kill did not run it
+            pass
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_signal_lost_in_a_finalizer_still_stops_the_run(tmp_path, monkeypatch, signal_handlers):
+    real = loop._stop_if_not_finite
+
+    def check(run, loss_sum, epoch, step):  # called after every step's forward on the CPU
+        real(run, loss_sum, epoch, step)
+        if (epoch, step) == (1, 1):
+            _SignalInFinalizer()  # made and finalized at once
+
+    monkeypatch.setattr(loop, "_stop_if_not_finite", check)
+    stop_on_signals()
+    cfg = _four_epochs(tmp_path / "run")
+    with pytest.raises(loop.Interrupted, match="interrupted during epoch 2: the checkpoint after epoch 1 is intact"):
+        loop.train(cfg)
+    assert load_checkpoint(cfg.out + "/checkpoint.pt")["epoch"] == 1
+    monkeypatch.setattr(loop, "_stop_if_not_finite", real)
+    assert len(loop.train(replace(cfg, resume=True)).history) == 4  # the request was that run's alone
+
+
+def test_a_stop_request_between_epochs_stops_before_the_next(tmp_path, monkeypatch):
+    real = loop._save
+
+    def save(run, row):
+        real(run, row)
+        if row["epoch"] == 2:
+            loop.request_stop()
+
+    monkeypatch.setattr(loop, "_save", save)
+    cfg = _four_epochs(tmp_path / "run")
+    with pytest.raises(loop.Interrupted, match="interrupted during epoch 3: the checkpoint after epoch 2 is intact"):
+        loop.train(cfg)
+    assert load_checkpoint(cfg.out + "/checkpoint.pt")["epoch"] == 2
+
+
+def test_a_sigint_ignored_by_the_parent_stays_ignored(signal_handlers):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a background job starts
+    stop_on_signals()
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
 
 # --- data and evaluation --------------------------------------------------------------------------
 

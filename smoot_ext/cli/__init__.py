@@ -39,13 +39,20 @@ def given_options(parser: argparse.ArgumentParser, argv) -> set[str]:
     return set(vars(probe.parse_known_args(argv)[0]))
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM (a scheduler's stop) ends the run as Ctrl-C does: a clear message, the last
-    checkpoint intact, exit status 1."""
+def stop_on_signals() -> None:
+    """SIGTERM (a scheduler's stop) and SIGINT (Ctrl-C) end a training run alike: a clear message,
+    the last checkpoint intact, exit status 1. The handler raises KeyboardInterrupt and also
+    requests the stop (``request_stop``), which holds where Python drops the raise (in a
+    finalizer). A SIGINT ignored by the parent (a background job) stays ignored."""
+    from ..training.loop import request_stop  # here: the other commands need not import training
+
     def interrupt(signum, frame):
+        request_stop()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, interrupt)
 
 
 def as_flags(message: str, parser: argparse.ArgumentParser) -> str:

@@ -49,7 +49,7 @@ from ..study.experiment import IG, ReproduceConfig, reproduce
 from ..training.config import OPTIMIZERS, TrainConfig
 from ..training.guided import K_UPDATES, TRAINING_METHODS
 from ..training.loop import TrainingStopped
-from . import run_command, stop_on_sigterm
+from . import run_command, stop_on_signals
 from .train import add_selection_options
 
 
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
 
 def _reproduce(args: argparse.Namespace) -> int:
     process_settings(args.threads)
-    stop_on_sigterm()
+    stop_on_signals()
     files = reproduce(ReproduceConfig(**vars(args)))
     print(f"summary: {next(f for f in files if f.name == 'summary.md')}")
     return 0

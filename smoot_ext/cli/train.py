@@ -40,7 +40,7 @@ from ..training.config import OPTIMIZERS, PRECISIONS, TrainConfig
 from ..training.guided import K_UPDATES, TRAINING_METHODS
 from ..training.loop import TrainingStopped, train
 from ..training.selection import MONITORS
-from . import given_options, run_command, stop_on_sigterm
+from . import given_options, run_command, stop_on_signals
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
 
 def _train(args: argparse.Namespace, given: set[str]) -> int:
     keep_freed_memory()  # the threads: the trainer's (TrainConfig.threads: 1 for digits)
-    stop_on_sigterm()
+    stop_on_signals()
     result = train(TrainConfig.from_options(vars(args)), given=given)
     last, scored, selection = result.history[-1], result.scored, result.selection
     served = "" if not selection else (f" (stopped: {selection['reason']}), the best epoch {scored['epoch']} "

@@ -29,7 +29,9 @@ CUDA), "fp16" under autocast to float16 with a ``GradScaler`` (CUDA); the test p
 A run that cannot go on raises a :class:`TrainingStopped` naming its last intact checkpoint (the
 last finished epoch), which ``resume=True`` continues: :class:`NonFiniteLoss` (a NaN or infinite
 loss, before the step is applied), :class:`CheckpointNotWritten` (a full or read-only disk) and
-:class:`Interrupted` (Ctrl-C; ``smoot-train`` turns SIGTERM into the same).
+:class:`Interrupted` (Ctrl-C; ``smoot-train`` turns SIGTERM into the same). A signal handler
+also calls :func:`request_stop`: Python drops an exception raised inside a finalizer, so a
+KeyboardInterrupt alone can be lost; the request stops the run at its next step.
 
 On a resume, the options come from the checkpoint; an option the caller chose (``given``) that
 differs from the checkpoint's is an error naming both values, but for ``RESUME_OVERRIDES``.
@@ -50,6 +52,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -111,6 +114,21 @@ class Interrupted(TrainingStopped):
     """Interrupted (KeyboardInterrupt) during an epoch; the last checkpoint is kept."""
 
 
+_stop_requested = threading.Event()
+
+
+def request_stop() -> None:
+    """Stops the running ``train`` as a KeyboardInterrupt does, at its next step or epoch. For a
+    signal handler, beside raising KeyboardInterrupt: the raise is lost when the signal lands in a
+    finalizer (``__del__``, a weakref callback), which Python runs with exceptions ignored."""
+    _stop_requested.set()
+
+
+def _raise_if_stop_requested() -> None:
+    if _stop_requested.is_set():
+        raise KeyboardInterrupt
+
+
 class Ranks(NamedTuple):
     rank: int
     world: int
@@ -153,6 +171,7 @@ def train(config: TrainConfig, given: Iterable[str] | None = None) -> TrainResul
     """Trains as ``config`` says (see the module docstring). ``given``: the options the caller
     chose, checked against the checkpoint's on a resume; None: those that differ from
     TrainConfig's defaults."""
+    _stop_requested.clear()  # a request is for the run it interrupted
     cfg, state = _resume_options(config, given)
     ranks = Ranks.from_environment()
     device = _device(cfg.device, ranks.local)
@@ -350,6 +369,7 @@ def _epochs(run: _Run) -> None:
         for epoch in range(len(run.history), run.cfg.epochs):
             if _stop(run, run.history) == "patience":  # also a resumed run that had stopped
                 break
+            _raise_if_stop_requested()
             _save(run, _epoch(run, epoch))
     except KeyboardInterrupt as e:
         raise Interrupted(f"interrupted during epoch {len(run.history) + 1}: {_kept(run)}") from e
@@ -436,6 +456,7 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[torch.Tensor, int]:
         run.scaler.scale(out.loss).backward()
         run.scaler.step(run.opt)
         run.scaler.update()
+        _raise_if_stop_requested()
     return sums, seen
 
 
