@@ -134,7 +134,10 @@ def test_a_signal_during_an_epoch_keeps_the_last_checkpoint_and_resumes_bit_for_
     out = tmp_path / "run"
     argv = FAST + ["--subset", "600", "--batch-size", "8", "--out", str(out)]
     code = "import sys; from smoot_ext.cli.train import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, *argv, "--epochs", "60"], stderr=subprocess.PIPE, text=True)
+    # SIGINT at its default in the child: a test run started as a background job (CI's, maybe)
+    # passes it on ignored, and an ignored SIGINT stays ignored (see the test below)
+    proc = subprocess.Popen([sys.executable, "-c", code, *argv, "--epochs", "60"], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
