@@ -154,7 +154,6 @@ def test_a_signal_during_an_epoch_keeps_the_last_checkpoint_and_resumes_bit_for_
     _same_run(out, straight)
 
 
-
 @pytest.fixture
 def signal_handlers():
     """The test process's SIGTERM and SIGINT handlers and stop request, as they were, afterwards."""
@@ -199,7 +198,7 @@ def test_a_signal_lost_in_a_finalizer_still_stops_the_run(tmp_path, monkeypatch,
     assert len(loop.train(replace(cfg, resume=True)).history) == 4  # the request was that run's alone
 
 
-def test_a_stop_request_between_epochs_stops_before_the_next(tmp_path, monkeypatch):
+def test_a_stop_request_between_epochs_stops_before_the_next(tmp_path, monkeypatch, signal_handlers):
     real = loop._save
 
     def save(run, row):
@@ -219,6 +218,7 @@ def test_a_sigint_ignored_by_the_parent_stays_ignored(signal_handlers):
     stop_on_signals()
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+
 
 # --- data and evaluation --------------------------------------------------------------------------
 
