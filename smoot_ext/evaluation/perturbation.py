@@ -102,11 +102,11 @@ def outcome(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 # Inputs per forward pass of the removal curves: a batch whose inputs fill about this many bytes.
-# benchmarks/eval_vs_quantus.py's floor sweep (the paper CNN, 2-core Xeon, 1 and 2 threads) found
-# the fastest batch at 512-1024 inputs of 8x8, 128-256 of 16x16 and 32-64 of 28x28: 128-256 KiB
-# each; beyond that the activations leave the cache (1024 of 16x16 was 1.65x slower than 128).
-# At 128 KiB (512 digits) ours stayed 5-10% slower than the floor at 1024 on 8x8; 256 KiB is
-# still inside every size's fastest range.
+# Timed with the trained paper CNN (2-core Xeon, 1 and 2 threads, 5 interleaved passes): fastest
+# at 512-1024 inputs of 8x8 and 64-128 of 16x16 (1024 of 16x16 was once 1.65x slower than 128:
+# the activations leave the cache); 28x28 is flat, 512-1024 fastest, 83 within 4% (the large
+# linear layer's weights are read once a batch). 256 KiB is within 5% of the fastest on all three;
+# no rule on the input's size alone fits every model better (README, "Against Quantus").
 FORWARD_BYTES = 256 * 1024
 MAX_FORWARD_BATCH = 1024
 
