@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
+from smoot_ext.evaluation.perturbation import default_forward_batch
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -90,4 +94,21 @@ def test_mask_share_gives_each_workloads_share(tmp_path):
         assert r["share"] == r["mask_ms"] / r["step_ms"]
         assert (r["update_k_ms"] == "") == (r["method"] == "sgt")
     with open(tmp_path / "mask_share.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(rows)
+
+
+def test_forward_batch_times_each_batch_and_ours_at_the_default(tmp_path):
+    _run("forward_batch.py", "--datasets", "digits", "--threads", "1", "--repeats", "2", "--batches", "64",
+         "--json", str(tmp_path / "fb.json"), "--results", str(tmp_path), tmp_path=tmp_path)
+    rows = json.loads((tmp_path / "fb.json").read_text())["rows"]
+    default = default_forward_batch(torch.zeros(1, 1, 8, 8))  # digits
+    assert sorted((r["loop"], r["batch"]) for r in rows) == sorted(
+        [("floor", 64), ("floor", default), ("removal_curves", default)])
+    floor = [r for r in rows if r["loop"] == "floor"]
+    # Each is relative to the fastest floor batch: that one is exactly 1, none below it.
+    assert min(r["over_fastest_min"] for r in floor) == 1.0 and min(r["over_fastest_median"] for r in floor) == 1.0
+    assert all(r["over_fastest_min"] >= 1.0 for r in floor)
+    for r in rows:
+        assert r["default_batch"] == (r["batch"] == default) and r["calls"] >= 1 and r["min_s"] <= r["median_s"]
+    with open(tmp_path / "forward_batch.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == len(rows)

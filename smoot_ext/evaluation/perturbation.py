@@ -102,11 +102,10 @@ def outcome(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 # Inputs per forward pass of the removal curves: a batch whose inputs fill about this many bytes.
-# Timed with the trained paper CNN (2-core Xeon, 1 and 2 threads, 5 interleaved passes): fastest
-# at 512-1024 inputs of 8x8 and 64-128 of 16x16 (1024 of 16x16 was once 1.65x slower than 128:
-# the activations leave the cache); 28x28 is flat, 512-1024 fastest, 83 within 4% (the large
-# linear layer's weights are read once a batch). 256 KiB is within 5% of the fastest on all three;
-# no rule on the input's size alone fits every model better (README, "Against Quantus").
+# benchmarks/forward_batch.py (the trained paper CNN, 2-core Xeon, 1 and 2 threads) puts this
+# within 0-4% of the fastest batch on 8x8, 4-8% on 28x28 and 6-12% on 16x16; the fastest batch
+# moves with the thread count and between runs (16x16: 64-128 in one run, 512-1024 at 2 threads in
+# another; under torch 2.13, 1024 of 16x16 was 1.65x slower than 128), so no size fits every case.
 FORWARD_BYTES = 256 * 1024
 MAX_FORWARD_BATCH = 1024
 
