@@ -11,6 +11,7 @@ medians, each relative to the fastest batch's. A sample repeats its call for at 
 
   python benchmarks/forward_batch.py                                  # digits, synthetic 16x16
   python benchmarks/forward_batch.py --data-dir "$SMOOT_DATA_DIR"     # plus MNIST 28x28
+  python benchmarks/forward_batch.py --default-malloc                 # glibc's malloc as it comes
 
 Prints the table and JSON; rows go to benchmarks/results/forward_batch.csv.
 """
@@ -68,9 +69,11 @@ def main(argv=None):
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="(default: %(default)s)")
     p.add_argument("--repeats", type=int, default=5, help="(default: %(default)s)")
     p.add_argument("--batches", nargs="+", type=int, default=list(vq.FLOOR_BATCHES), help="(default: %(default)s)")
+    p.add_argument("--default-malloc", action="store_true",
+                   help="leave glibc's malloc as it comes (default: keep freed memory, as smoot-evaluate does)")
     record.add_output_arguments(p, "forward_batch")
     args = p.parse_args(argv)
-    keep_freed_memory()  # as smoot-evaluate does
+    kept = not args.default_malloc and keep_freed_memory()
     data_dir = args.data_dir or os.environ.get("SMOOT_DATA_DIR")
     checkpoints = vq.parse_checkpoints(args.checkpoint)
     rows = []
@@ -81,7 +84,7 @@ def main(argv=None):
                                                                 os.path.join(tmp, dataset))
             model, x, y, maps, fill = vq.load_case(dataset, ckpt, data_dir, num_test)
             for threads in args.threads:
-                rows += [{"dataset": dataset, "num_test": len(x), **r}
+                rows += [{"dataset": dataset, "num_test": len(x), "freed_memory_kept": kept, **r}
                          for r in time_dataset(model, x, y, maps, steps[-1], fill, threads, args.repeats,
                                                args.batches)]
     print_table(rows)

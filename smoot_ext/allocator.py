@@ -9,6 +9,7 @@ import os
 
 # glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_kept = False  # whether keep_freed_memory has made the setting in this process
 
 
 def keep_freed_memory() -> bool:
@@ -31,4 +32,12 @@ def keep_freed_memory() -> bool:
         libc = ctypes.CDLL("libc.so.6")
     except (ValueError, OSError, AttributeError):  # no confstr name, no glibc
         return False
-    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    global _kept
+    _kept = _kept or (bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)))
+    return _kept
+
+
+def freed_memory_kept() -> bool:
+    """Whether ``keep_freed_memory`` made its setting in this process: large tensors then cost no
+    page faults, and the evaluation forwards larger batches (perturbation.default_forward_batch)."""
+    return _kept

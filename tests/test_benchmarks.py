@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
+from smoot_ext import allocator
 from smoot_ext.evaluation.perturbation import default_forward_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,10 +99,14 @@ def test_mask_share_gives_each_workloads_share(tmp_path):
         assert len(list(csv.DictReader(f))) == len(rows)
 
 
-def test_forward_batch_times_each_batch_and_ours_at_the_default(tmp_path):
-    _run("forward_batch.py", "--datasets", "digits", "--threads", "1", "--repeats", "2", "--batches", "64",
+@pytest.mark.parametrize("malloc", [[], ["--default-malloc"]])
+def test_forward_batch_times_each_batch_and_ours_at_the_default(malloc, tmp_path, monkeypatch):
+    _run("forward_batch.py", "--datasets", "digits", "--threads", "1", "--repeats", "2", "--batches", "64", *malloc,
          "--json", str(tmp_path / "fb.json"), "--results", str(tmp_path), tmp_path=tmp_path)
     rows = json.loads((tmp_path / "fb.json").read_text())["rows"]
+    kept = {r["freed_memory_kept"] for r in rows}
+    assert kept == {False} if malloc else len(kept) == 1
+    monkeypatch.setattr(allocator, "_kept", kept.pop())  # the default batch is the run's
     default = default_forward_batch(torch.zeros(1, 1, 8, 8))  # digits
     assert sorted((r["loop"], r["batch"]) for r in rows) == sorted(
         [("floor", 64), ("floor", default), ("removal_curves", default)])

@@ -8,6 +8,7 @@ import torch
 from test_evaluation_imputation import road_reference
 from torch import nn
 
+from smoot_ext import allocator
 from smoot_ext.evaluation import (
     RANDOM,
     EvalConfig,
@@ -183,15 +184,27 @@ def test_curves_on_the_gpu_match_the_cpu(batch, fill):
     torch.testing.assert_close(gpu[1].cpu(), cpu[1], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("kept", [True, False])
 @pytest.mark.parametrize("shape, dtype", [((1, 8, 8), torch.float32), ((1, 28, 28), torch.float32),
                                           ((1, 28, 28), torch.float64), ((3, 224, 224), torch.float32),
                                           ((2,), torch.float32), ((50, 50), torch.float32)])
-def test_the_default_forward_batch_holds_a_fixed_number_of_bytes(shape, dtype):
+def test_the_default_forward_batch_holds_a_fixed_number_of_bytes_by_the_allocator_setting(
+        shape, dtype, kept, monkeypatch):
+    monkeypatch.setattr(allocator, "_kept", kept)
     x = torch.zeros(3, *shape, dtype=dtype)
     per_input = x[0].numel() * x.element_size()
-    want = FORWARD_BYTES // per_input
+    budget = FORWARD_BYTES[kept]
+    want = budget // per_input
     got = default_forward_batch(x)
     assert got == max(16, min(MAX_FORWARD_BATCH, want))
     assert 16 <= got <= MAX_FORWARD_BATCH
     if 16 < want < MAX_FORWARD_BATCH:
-        assert got * per_input <= FORWARD_BYTES < (got + 1) * per_input
+        assert got * per_input <= budget < (got + 1) * per_input
+
+
+def test_kept_freed_memory_forwards_larger_batches(monkeypatch):
+    x = torch.zeros(3, 1, 28, 28)
+    monkeypatch.setattr(allocator, "_kept", False)
+    small = default_forward_batch(x)
+    monkeypatch.setattr(allocator, "_kept", True)
+    assert (small, default_forward_batch(x)) == (FORWARD_BYTES[False] // (28 * 28 * 4), MAX_FORWARD_BATCH)

@@ -224,9 +224,11 @@ def test_keep_freed_memory_reuses_large_blocks(monkeypatch):
     code = """
 import json, resource, torch
 from smoot_ext import allocator
+assert not allocator.freed_memory_kept()
 if not allocator.keep_freed_memory():
     print("null")
     raise SystemExit
+assert allocator.freed_memory_kept()
 conv, x = torch.nn.Conv2d(1, 64, 3), torch.rand(256, 1, 28, 28)
 faults = []
 for _ in range(6):

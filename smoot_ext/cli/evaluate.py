@@ -85,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--batch-size", type=int, default=250, help="images per attribution batch (default 250)")
     a("--forward-batch", type=int, default=None,
       help="perturbed inputs per forward pass of the removal curves (default: as many as fill "
-           f"{FORWARD_BYTES // 1024} KiB, at most {MAX_FORWARD_BATCH}; another batch can move the scores in "
-           "their last bits: CPU kernels round differently at other batch sizes)")
+           f"{FORWARD_BYTES[True] / 2**20:g} MiB, at most {MAX_FORWARD_BATCH}, this command keeping freed memory; "
+           "another batch can move the scores in their last bits: CPU kernels round differently at other "
+           "batch sizes)")
     a("--ig-steps", type=int, default=AttributionConfig.ig_steps,
       help=f"IntegratedGradients steps (default {AttributionConfig.ig_steps})")
     a("--nt-samples", type=int, default=AttributionConfig.nt_samples, help="SmoothGrad samples")

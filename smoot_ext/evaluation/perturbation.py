@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..allocator import freed_memory_kept
 from .choices import check_choices
 from .imputation import Imputation, remove_levels
 from .results import ORDERS
@@ -101,24 +102,28 @@ def outcome(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
     return logits.argmax(dim=1) == y, prob
 
 
-# Inputs per forward pass of the removal curves: a batch whose inputs fill about this many bytes.
-# benchmarks/forward_batch.py (the trained paper CNN, 2-core Xeon, 1 and 2 threads) puts this
-# within 0-4% of the fastest batch on 8x8, 4-8% on 28x28 and 6-12% on 16x16; the fastest batch
-# moves with the thread count and between runs (16x16: 64-128 in one run, 512-1024 at 2 threads in
-# another; under torch 2.13, 1024 of 16x16 was 1.65x slower than 128), so no size fits every case.
-FORWARD_BYTES = 256 * 1024
+# Inputs per forward pass of the removal curves: a batch whose inputs fill at most this many bytes,
+# at most MAX_FORWARD_BATCH, by the process' allocator setting. benchmarks/forward_batch.py (the
+# trained paper CNN on 8x8, 16x16 and 28x28, 1 and 2 threads) measured the forward loop at each
+# batch: with freed memory kept (smoot_ext.allocator, as smoot-evaluate runs), 512-1024 inputs a
+# pass were fastest or within 5% of it and 32-64 lost up to 2.3x; under glibc's default malloc, a
+# batch whose activations pass its mmap threshold faults them in anew on every call, and 512-1024
+# lost up to 2x to 128-512 (benchmarks/results/forward_batch.csv, freed_memory_kept).
+FORWARD_BYTES = {True: 4 * 2**20, False: 128 * 2**10}  # by freed_memory_kept()
 MAX_FORWARD_BATCH = 1024
 
 
 def default_forward_batch(x: torch.Tensor) -> int:
     """The forward batch for inputs like ``x`` (a batch): ``FORWARD_BYTES`` of them, at least 16.
     A size in bytes, not a timed calibration, so the same inputs are always forwarded in the same
-    batches (a kernel may round differently at another batch size) and scores repeat bit for bit.
-    Off the CPU, ``MAX_FORWARD_BATCH``: the byte rule is the CPU caches' (not measured on a GPU)."""
+    batches (a kernel may round differently at another batch size: the LSTM and TCN models do) and
+    scores repeat bit for bit in a process set up the same way. The byte cap also bounds the
+    memory of large inputs (224x224 images: 16). Off the CPU, ``MAX_FORWARD_BATCH``: the byte rule
+    was measured on the CPU only."""
     if x.device.type != "cpu":
         return MAX_FORWARD_BATCH
     per_input = max(1, x[0].numel() * x.element_size())
-    return max(16, min(MAX_FORWARD_BATCH, FORWARD_BYTES // per_input))
+    return max(16, min(MAX_FORWARD_BATCH, FORWARD_BYTES[freed_memory_kept()] // per_input))
 
 
 def prepare_model(model: torch.nn.Module, device) -> torch.nn.Module:
