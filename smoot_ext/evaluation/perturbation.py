@@ -104,11 +104,11 @@ def outcome(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 # Inputs per forward pass of the removal curves: a batch whose inputs fill at most this many bytes,
 # at most MAX_FORWARD_BATCH, by the process' allocator setting. benchmarks/forward_batch.py (the
-# trained paper CNN on 8x8, 16x16 and 28x28, 1 and 2 threads) measured the forward loop at each
-# batch: with freed memory kept (smoot_ext.allocator, as smoot-evaluate runs), 512-1024 inputs a
-# pass were fastest or within 5% of it and 32-64 lost up to 2.3x; under glibc's default malloc, a
-# batch whose activations pass its mmap threshold faults them in anew on every call, and 512-1024
-# lost up to 2x to 128-512 (benchmarks/results/forward_batch.csv, freed_memory_kept).
+# trained paper CNN on 8x8, 16x16 and 28x28, 1 and 2 threads; benchmarks/results/forward_batch.csv)
+# timed the forward loop at each batch: with freed memory kept (smoot_ext.allocator, as
+# smoot-evaluate runs), 4 MiB was within 0-9% of the fastest batch and 32-64 inputs lost up to
+# 2.4x; under glibc's default malloc, a batch whose activations pass its mmap threshold faults them
+# in anew on every call (1024 inputs lost 1.2-2.0x) and 128 KiB was within 0-9% (--default-malloc).
 FORWARD_BYTES = {True: 4 * 2**20, False: 128 * 2**10}  # by freed_memory_kept()
 MAX_FORWARD_BATCH = 1024
 
@@ -116,9 +116,9 @@ MAX_FORWARD_BATCH = 1024
 def default_forward_batch(x: torch.Tensor) -> int:
     """The forward batch for inputs like ``x`` (a batch): ``FORWARD_BYTES`` of them, at least 16.
     A size in bytes, not a timed calibration, so the same inputs are always forwarded in the same
-    batches (a kernel may round differently at another batch size: the LSTM and TCN models do) and
-    scores repeat bit for bit in a process set up the same way. The byte cap also bounds the
-    memory of large inputs (224x224 images: 16). Off the CPU, ``MAX_FORWARD_BATCH``: the byte rule
+    batches (a kernel may round differently at another batch size) and scores repeat bit for bit
+    in a process set up the same way. The byte cap also bounds the memory of large inputs
+    (224x224 images: 16). Off the CPU, ``MAX_FORWARD_BATCH``: the byte rule
     was measured on the CPU only."""
     if x.device.type != "cpu":
         return MAX_FORWARD_BATCH
