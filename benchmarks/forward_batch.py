@@ -25,7 +25,7 @@ import eval_vs_quantus as vq
 import record
 import torch
 
-from smoot_ext.allocator import keep_freed_memory
+from smoot_ext.allocator import freed_memory_kept, keep_freed_memory
 from smoot_ext.data import default_data_dir
 from smoot_ext.evaluation.perturbation import default_forward_batch
 
@@ -73,7 +73,9 @@ def main(argv=None):
                    help="leave glibc's malloc as it comes (default: keep freed memory, as smoot-evaluate does)")
     record.add_output_arguments(p, "forward_batch")
     args = p.parse_args(argv)
-    kept = not args.default_malloc and keep_freed_memory()
+    if not args.default_malloc:
+        keep_freed_memory()
+    kept = freed_memory_kept()
     data_dir = args.data_dir or os.environ.get("SMOOT_DATA_DIR")
     checkpoints = vq.parse_checkpoints(args.checkpoint)
     rows = []

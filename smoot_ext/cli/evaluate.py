@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--batch-size", type=int, default=250, help="images per attribution batch (default 250)")
     a("--forward-batch", type=int, default=None,
       help="perturbed inputs per forward pass of the removal curves (default: as many as fill "
-           f"{FORWARD_BYTES[True] / 2**20:g} MiB, at most {MAX_FORWARD_BATCH}, this command keeping freed memory; "
+           f"{FORWARD_BYTES[True] / 2**20:g} MiB, at most {MAX_FORWARD_BATCH}, as this command keeps freed memory; "
+           f"{FORWARD_BYTES[False] // 1024} KiB where your MALLOC_* or GLIBC_TUNABLES settings stop it; "
            "another batch can move the scores in their last bits: CPU kernels round differently at other "
            "batch sizes)")
     a("--ig-steps", type=int, default=AttributionConfig.ig_steps,

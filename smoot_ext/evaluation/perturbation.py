@@ -118,8 +118,7 @@ def default_forward_batch(x: torch.Tensor) -> int:
     A size in bytes, not a timed calibration, so the same inputs are always forwarded in the same
     batches (a kernel may round differently at another batch size) and scores repeat bit for bit
     in a process set up the same way. The byte cap also bounds the memory of large inputs
-    (224x224 images: 16). Off the CPU, ``MAX_FORWARD_BATCH``: the byte rule
-    was measured on the CPU only."""
+    (224x224 images: 16). Off the CPU, ``MAX_FORWARD_BATCH``: the rule was measured on the CPU only."""
     if x.device.type != "cpu":
         return MAX_FORWARD_BATCH
     per_input = max(1, x[0].numel() * x.element_size())
