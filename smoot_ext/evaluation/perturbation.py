@@ -179,8 +179,9 @@ def removal_curves(
           else counts_removed_per_row(levels, real))  # (L, B)
     correct = torch.empty(B, len(ks), dtype=torch.bool, device=x.device)
     prob = torch.empty(B, len(ks), dtype=torch.float32, device=x.device)
-    todo = [i for i in range(len(ks)) if bool(ks[i].any())]
-    same = [i for i in range(len(ks)) if i not in todo]  # levels that remove nothing: the clean outcome
+    removes = ks.any(dim=1).tolist()  # one host sync, not one a level
+    todo = [i for i, r in enumerate(removes) if r]
+    same = [i for i, r in enumerate(removes) if not r]  # levels that remove nothing: the clean outcome
     clean = bool(same) and clean_logits is None  # then x goes in front of the removals, in the same passes
     t0 = clock(x.device)
     parts = [x] if clean else []
