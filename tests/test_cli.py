@@ -36,3 +36,24 @@ def test_run_command_turns_library_errors_into_usage_errors(capsys):
     assert run_command(parser, ["--epochs", "4"], lambda args: args.epochs) == 4
     with pytest.raises(KeyError):  # anything else is a bug: its traceback is kept
         run_command(parser, [], _fails(KeyError("x")))
+
+
+EXIT_PROBE = """
+import atexit, gc
+calls = []
+real = gc.freeze
+gc.freeze = lambda: (calls.append(1), real())
+atexit.register(lambda: print("freezes", len(calls), "frozen", gc.get_freeze_count() > 0))  # runs last
+from smoot_ext.process import process_settings
+process_settings(None)
+process_settings(None)
+"""
+
+
+def test_a_front_end_freezes_the_heap_once_at_exit():
+    """The settings of a front end (called twice, as tests call main) freeze the heap once, at
+    exit, before the interpreter's last collections."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", EXIT_PROBE], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["freezes", "1", "frozen", "True"]

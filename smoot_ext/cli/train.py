@@ -31,11 +31,11 @@ stopped and why ("patience" or "epochs"). Without --val-fraction, nothing change
 """
 import argparse
 
-from ..allocator import keep_freed_memory
 from ..checks import ROUNDINGS
 from ..data import DATASETS
 from ..models import MODELS
 from ..ops import BACKENDS, FILLS, UNITS
+from ..process import process_settings
 from ..training.config import OPTIMIZERS, PRECISIONS, TrainConfig
 from ..training.guided import K_UPDATES, TRAINING_METHODS
 from ..training.loop import TrainingStopped, train
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
 
 
 def _train(args: argparse.Namespace, given: set[str]) -> int:
-    keep_freed_memory()  # the threads: the trainer's (TrainConfig.threads: 1 for digits)
+    process_settings(None)  # the threads: the trainer's (TrainConfig.threads: 1 for digits)
     stop_on_signals()
     result = train(TrainConfig.from_options(vars(args)), given=given)
     last, scored, selection = result.history[-1], result.scored, result.selection
