@@ -17,11 +17,13 @@ The shared points are compared, and each side runs the same number of forward pa
   tie) the curves must be bit-identical, else the benchmark fails. On the raw maps the
   difference is reported with its cause: rows that differ are rows with tied scores, which
   Quantus orders with an unstable ``np.argsort`` and we send to the lower index.
-- Speed: per case and thread count, ``--repeats`` interleaved samples of ours, Quantus and the
-  forward floor (a bare loop that only forwards the same perturbed images, at the fastest of
-  ``--floor-batches``, swept in the first repeat); minima and medians of the seconds per call,
-  ratios of each. A sample repeats its call until it lasts ``MIN_SAMPLE_S`` (as timeit does):
-  a case of 30 ms timed once is mostly the machine's noise.
+- Speed: per case and thread count, ``--repeats`` interleaved samples of ours, the forward floor
+  (a bare loop that only forwards the same perturbed images, at the fastest of
+  ``--floor-batches``, swept in the first repeat) and Quantus; minima and medians of the seconds
+  per call, ratios of each, and for ours against the floor also the median of each repeat's ratio
+  (the two samples taken one after the other, so a slow spell of the machine mostly hits both).
+  A sample repeats its call until it lasts ``MIN_SAMPLE_S`` (as timeit does): a case of 30 ms
+  timed once is mostly the machine's noise.
 
 Without --checkpoint, each dataset gets a short SGT run first (not timed). Prints the table and
 JSON; rows go to benchmarks/results/eval_vs_quantus.csv.
@@ -80,13 +82,14 @@ def tie_free(maps: torch.Tensor) -> torch.Tensor:
     return (maps.shape[1] - removal_ranks(ranking(maps, "morf"))).float()
 
 
-def ours(model, x, y, maps, step: int, fill: float, batch: int | None = None) -> np.ndarray:
+def ours(model, x, y, maps, step: int, fill: float, batch: int | None = None,
+         timing: dict | None = None) -> np.ndarray:
     """(N, M / step) probabilities after removing 0, step, ..., M - step pixels (forward batch:
-    the evaluation's default unless given)."""
+    the evaluation's default unless given; ``timing``: removal_curves' phase seconds add up there)."""
     m = maps.shape[1]
     levels = [i * step / m for i in range(m // step)]
     _, prob = removal_curves(model, x, y, maps, levels, order="morf", imputation=Imputation("constant", (fill,)),
-                             forward_batch=batch)
+                             forward_batch=batch, timing=timing)
     return prob.numpy()
 
 
@@ -157,21 +160,28 @@ def time_case(model, x, y, maps, step: int, fill: float, threads, repeats: int, 
     images = perturbed_images(x, maps, step, fill)
     runs = {t: {"ours": [], "quantus": [], "floor": []} for t in threads}
     calls, best_batch, swept = {}, {}, {}
+    phases = {t: {"mask_s": 0.0, "forward_s": 0.0, "calls": 0} for t in threads}  # ours' own split
+
+    def ours_timed(t):
+        phases[t]["calls"] += 1
+        return ours(model, x, y, maps, step, fill, timing=phases[t])
+
     for r in range(repeats):  # interleaved: a slow spell of the machine hits every column alike
         for t in threads:
             torch.set_num_threads(t)
             if r == 0:  # the sweep once, then its fastest batch
                 swept[t] = {b: seconds_per_call(lambda b=b: floor_pass(model, images, b), 1) for b in batches}
                 best_batch[t] = min(swept[t], key=swept[t].get)
-            fns = {"ours": lambda: ours(model, x, y, maps, step, fill),
-                   "quantus": lambda: quantus_curves(model, x, y, maps, step, fill),
-                   "floor": lambda b=best_batch[t]: floor_pass(model, images, b)}
+            fns = {"ours": lambda t=t: ours_timed(t),  # ours and its floor side by side
+                   "floor": lambda b=best_batch[t]: floor_pass(model, images, b),
+                   "quantus": lambda: quantus_curves(model, x, y, maps, step, fill)}
             for name, fn in fns.items():
                 if (t, name) not in calls:
                     calls[t, name] = calls_for(seconds_per_call(fn, 1))
                 runs[t][name].append(seconds_per_call(fn, calls[t, name]))
     return [{**row(t, runs[t], best_batch[t], len(images)),
              **{f"{name}_calls": calls[t, name] for name in runs[t]},
+             "ours_removal_ms": 1e3 * phases[t]["mask_s"] / phases[t]["calls"],
              "floor_sweep_s": " ".join(f"{b}:{v:.4f}" for b, v in swept[t].items())} for t in threads]
 
 
@@ -183,12 +193,14 @@ def row(threads: int, runs: dict, floor_batch: int, forwards: int) -> dict:
             "quantus_over_ours_min": mins["quantus"] / mins["ours"],
             "quantus_over_ours_median": meds["quantus"] / meds["ours"],
             "ours_over_floor_min": mins["ours"] / mins["floor"],
-            "ours_over_floor_median": meds["ours"] / meds["floor"]}
+            "ours_over_floor_median": meds["ours"] / meds["floor"],
+            "ours_over_floor_paired": statistics.median(a / b for a, b in zip(runs["ours"], runs["floor"]))}
 
 
 def print_table(rows: list[dict]) -> None:
     print(f"\n{'case':28s} {'thr':>3s} {'batch':>5s} {'ours s':>13s} {'Quantus s':>13s} {'floor s':>13s} "
-          f"{'Q/ours':>11s} {'ours/floor':>11s}   (min / median)")
+          f"{'Q/ours':>11s} {'ours/floor':>11s} {'paired':>6s} {'removal':>7s}\n(min / median; paired: the "
+          f"median of each repeat's ratio; removal: ours' ranking and removing, ms a call)")
     for r in rows:
         case = f"{r['dataset']} N={r['num_test']} {r['step']} px/step"
         print(f"{case:28s} {r['threads']:3d} {r['forward_batch']:5d} "
@@ -196,7 +208,8 @@ def print_table(rows: list[dict]) -> None:
               f"{r['quantus_min_s']:6.3f}/{r['quantus_median_s']:6.3f} "
               f"{r['floor_min_s']:6.3f}/{r['floor_median_s']:6.3f} "
               f"{r['quantus_over_ours_min']:5.2f}/{r['quantus_over_ours_median']:5.2f} "
-              f"{r['ours_over_floor_min']:5.2f}/{r['ours_over_floor_median']:5.2f}")
+              f"{r['ours_over_floor_min']:5.2f}/{r['ours_over_floor_median']:5.2f} {r['ours_over_floor_paired']:6.2f} "
+              f"{r['ours_removal_ms']:7.2f}")
     for r in {(r["dataset"], r["step"]): r for r in rows}.values():
         print(f"{r['dataset']} step {r['step']}: tie-free maps bit-identical; raw maps differ by up to "
               f"{r['raw_max_abs_diff']:.3g} in {r['raw_rows_differ']} of {r['rows']} rows "
