@@ -118,8 +118,13 @@ def test_road_on_the_gpu_matches_the_cpu():
 
 
 def _adversarial_scores(b, m, gen):
-    """Few distinct values (many ties), with +-0, +-inf and NaN among them."""
-    pool = torch.tensor([0.0, -0.0, 1.0, -1.0, 0.5, float("inf"), float("-inf"), float("nan")])
+    """Few distinct values (many ties), with +-0, +-inf, NaN of both signs and payloads, denormals
+    and the extremes of float32 among them, in random places."""
+    f = torch.finfo(torch.float32)
+    bits = torch.tensor([0x7FC00000, 0xFFC00000, 0x7F800001, 0xFFFFFFFF], dtype=torch.int64).to(torch.int32)
+    nans = bits.view(torch.float32)
+    pool = torch.cat([torch.tensor([0.0, -0.0, 1.0, -1.0, 0.5, f.tiny, -f.tiny, f.tiny / 4, -f.tiny / 4, f.max, -f.max,
+                                    f.eps, float("inf"), float("-inf")]), nans])
     return pool[torch.randint(0, len(pool), (b, m), generator=gen)]
 
 
@@ -149,27 +154,16 @@ def test_remove_levels_equals_remove_on_the_tiled_batch(fill, unit, shape, score
     assert torch.equal(got, want)
 
 
-def _edge_floats(b, m, gen):
-    """Ties among few values, with +-0, +-inf, NaN of both signs and payloads, denormals and the
-    extremes of float32, in random places."""
-    f = torch.finfo(torch.float32)
-    bits = torch.tensor([0x7FC00000, 0xFFC00000, 0x7F800001, 0xFFFFFFFF], dtype=torch.int64).to(torch.int32)
-    nans = bits.view(torch.float32)
-    pool = torch.cat([torch.tensor([0.0, -0.0, 1.0, -1.0, f.tiny, -f.tiny, f.tiny / 4, -f.tiny / 4, f.max, -f.max,
-                                    f.eps, float("inf"), float("-inf")]), nans])
-    return pool[torch.randint(0, len(pool), (b, m), generator=gen)]
-
-
 @pytest.mark.parametrize("m", [0, 1, 2, 64, 5000])
-@pytest.mark.parametrize("scores", ["random", "edges", "strided"])
+@pytest.mark.parametrize("scores", ["random", "adversarial", "strided"])
 def test_removal_ranks_keep_torch_sorts_stable_order(m, scores):
     """The CPU float32 ranking (one sort of int64 keys) must give each unit the place a stable
     torch.sort gives it: lowest first, ties (+-0 among them) by index, every NaN last."""
     from smoot_ext.evaluation.imputation import removal_ranks
     gen = torch.Generator().manual_seed(m)
     s = {"random": lambda: torch.randn(6, m, generator=gen),
-         "edges": lambda: _edge_floats(6, m, gen),
-         "strided": lambda: _edge_floats(m, 6, gen).T}[scores]()
+         "adversarial": lambda: _adversarial_scores(6, m, gen),
+         "strided": lambda: _adversarial_scores(m, 6, gen).T}[scores]()
     order = torch.sort(s, dim=1, stable=True).indices
     want = torch.empty_like(order).scatter_(1, order, torch.arange(m).expand_as(order))
     assert torch.equal(removal_ranks(s), want)
